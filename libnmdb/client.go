@@ -1,0 +1,309 @@
+package libnmdb
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Default ports of classic nmdb, used when an Add method gets a negative
+// port.
+const (
+	// DefaultTIPCPort is the TIPC instance servers bind by default (the
+	// service type is tipc.ServiceType).
+	DefaultTIPCPort = 10
+	// DefaultPort is the TCP, UDP and SCTP port servers listen on by default.
+	DefaultPort = 26010
+)
+
+// Default option values.
+const (
+	// DefaultTimeout bounds a call whose context has no deadline.
+	DefaultTimeout = 5 * time.Second
+	// DefaultRetryInterval is the wait before the first repeat of a
+	// datagram request; the wait doubles with each repeat, up to
+	// MaxRetryInterval.
+	DefaultRetryInterval = 100 * time.Millisecond
+	// MaxRetryInterval caps the wait between repeats of a datagram request.
+	MaxRetryInterval = time.Second
+)
+
+// transportKind identifies how a server is reached. The order of the
+// constants is the order servers are sharded in.
+type transportKind int
+
+const (
+	trTIPC transportKind = iota
+	trTCP
+	trUDP
+	trSCTP
+)
+
+func (t transportKind) String() string {
+	switch t {
+	case trTIPC:
+		return "tipc"
+	case trTCP:
+		return "tcp"
+	case trUDP:
+		return "udp"
+	case trSCTP:
+		return "sctp"
+	}
+	return "transport(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Options configure a Client. The zero value gives the defaults.
+type Options struct {
+	// Timeout bounds every call whose context has no deadline, including
+	// the dial of Add methods. 0 means DefaultTimeout.
+	Timeout time.Duration
+	// RetryInterval is the wait before the first repeat of a datagram
+	// request that got no reply. 0 means DefaultRetryInterval.
+	RetryInterval time.Duration
+	// Logger receives reconnects and other events worth a line; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Client is a handle on a cluster of nmdb servers. It is safe for
+// concurrent use by many goroutines. The zero value is not usable; call New.
+type Client struct {
+	opts Options
+	log  *slog.Logger
+
+	addMu   sync.Mutex                // serializes Add* and Close
+	servers atomic.Pointer[[]*server] // sorted in sharding order; replaced, never changed
+	closed  atomic.Bool
+
+	calls sync.Pool // *call
+}
+
+// New returns a client with no servers and the default options.
+func New() *Client { return NewWithOptions(Options{}) }
+
+// NewWithOptions returns a client with no servers and the given options.
+func NewWithOptions(o Options) *Client {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = DefaultRetryInterval
+	}
+	c := &Client{opts: o, log: o.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.calls.New = func() any { return newCall() }
+	empty := []*server{}
+	c.servers.Store(&empty)
+	return c
+}
+
+// NumServers returns how many servers the client holds.
+func (c *Client) NumServers() int { return len(*c.servers.Load()) }
+
+// Servers describes the servers the client holds, in sharding order, as
+// "transport address" strings (for example "tcp 127.0.0.1:26010" or
+// "tipc 10").
+func (c *Client) Servers() []string {
+	list := *c.servers.Load()
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.name
+	}
+	return out
+}
+
+// AddTCPServer adds a server reached over TCP at addr (an IP address or a
+// host name) and port; a negative port means DefaultPort. It connects at
+// once and reports an error if the server cannot be reached.
+func (c *Client) AddTCPServer(addr string, port int) error {
+	return c.addIP(trTCP, addr, port)
+}
+
+// AddUDPServer adds a server reached over UDP at addr (an IP address or a
+// host name) and port; a negative port means DefaultPort. UDP has no
+// connection, so an unreachable server shows only when requests time out.
+func (c *Client) AddUDPServer(addr string, port int) error {
+	return c.addIP(trUDP, addr, port)
+}
+
+// AddSCTPServer adds a server reached over SCTP at addr (an IP address or a
+// host name) and port; a negative port means DefaultPort. It sets up the
+// association at once. On a kernel without SCTP it returns an error
+// matching sctp.ErrUnsupported.
+func (c *Client) AddSCTPServer(addr string, port int) error {
+	return c.addIP(trSCTP, addr, port)
+}
+
+// AddTIPCServer adds a server reached over TIPC at the service {26001,
+// port, port} in cluster scope; a negative port means DefaultTIPCPort. On
+// a kernel without TIPC it returns an error matching tipc.ErrUnsupported.
+func (c *Client) AddTIPCServer(port int) error {
+	if port < 0 {
+		port = DefaultTIPCPort
+	}
+	if port > 1<<32-1 {
+		return fmt.Errorf("nmdb: add tipc server: port %d out of range", port)
+	}
+	s := &server{c: c, tr: trTIPC, port: port, name: "tipc " + strconv.Itoa(port), retry: true}
+	s.dial = func(ctx context.Context) (transport, error) { return dialTIPC(uint32(port)) }
+	return c.add(s)
+}
+
+func (c *Client) addIP(tr transportKind, host string, port int) error {
+	if port < 0 {
+		port = DefaultPort
+	}
+	if port > 65535 {
+		return fmt.Errorf("nmdb: add %v server %s: port %d out of range", tr, host, port)
+	}
+	if host == "" {
+		return fmt.Errorf("nmdb: add %v server: empty address", tr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	ip, err := resolve(ctx, host)
+	if err != nil {
+		return fmt.Errorf("nmdb: add %v server %s: %w", tr, host, err)
+	}
+	ap := netip.AddrPortFrom(ip, uint16(port))
+	s := &server{c: c, tr: tr, ip: ip, port: port, name: tr.String() + " " + ap.String()}
+	switch tr {
+	case trTCP:
+		s.stream = true
+		s.dial = func(ctx context.Context) (transport, error) { return dialTCP(ctx, ap, c.opts.Timeout) }
+	case trUDP:
+		s.retry = true
+		s.dial = func(ctx context.Context) (transport, error) { return dialUDP(ap) }
+	case trSCTP:
+		s.dial = func(ctx context.Context) (transport, error) { return dialSCTP(ctx, ap) }
+	}
+	return c.add(s)
+}
+
+// resolve turns host into one IP address, preferring IPv4 as classic
+// clients (which know only IPv4) do.
+func resolve(ctx context.Context, host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap(), nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("resolve: %w", err)
+	}
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			return ip.Unmap(), nil
+		}
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("resolve %s: no addresses", host)
+	}
+	return ips[0], nil
+}
+
+// add connects s and inserts it in sharding order.
+func (c *Client) add(s *server) error {
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	if c.closed.Load() {
+		return fmt.Errorf("nmdb: add %s: %w", s.name, ErrClosed)
+	}
+	old := *c.servers.Load()
+	for _, o := range old {
+		if compareServers(o, s) == 0 {
+			return fmt.Errorf("nmdb: add %s: server already added", s.name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	if _, err := s.link(ctx); err != nil {
+		return fmt.Errorf("nmdb: add server: %w", err)
+	}
+	ns := append(slices.Clone(old), s)
+	slices.SortStableFunc(ns, compareServers)
+	c.servers.Store(&ns)
+	return nil
+}
+
+// compareServers orders servers the classic way: by transport, TIPC
+// by port, IP servers by address then port, both compared as little-endian
+// integers of their network-order bytes.
+func compareServers(a, b *server) int {
+	if d := cmp.Compare(a.tr, b.tr); d != 0 {
+		return d
+	}
+	if a.tr == trTIPC {
+		return cmp.Compare(a.port, b.port)
+	}
+	if d := compareAddrLE(a.ip, b.ip); d != 0 {
+		return d
+	}
+	return cmp.Compare(swap16(a.port), swap16(b.port))
+}
+
+// swap16 turns a port into the little-endian reading of its network-order
+// bytes.
+func swap16(p int) int { return (p&0xff)<<8 | (p>>8)&0xff }
+
+// compareAddrLE compares two addresses as little-endian integers of their
+// network-order bytes: the last byte is the most significant. IPv4
+// addresses (the only ones classic clients know) come before IPv6 ones.
+func compareAddrLE(a, b netip.Addr) int {
+	if a.Is4() != b.Is4() {
+		if a.Is4() {
+			return -1
+		}
+		return 1
+	}
+	x, y := a.AsSlice(), b.AsSlice()
+	for i := len(x) - 1; i >= 0; i-- {
+		if d := cmp.Compare(x[i], y[i]); d != 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// Close closes every connection. Calls waiting for replies fail with
+// ErrClosed, and so do later calls.
+func (c *Client) Close() error {
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	if c.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, s := range *c.servers.Load() {
+		if err := s.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pick returns the server that holds key.
+func (c *Client) pick(key []byte) (*server, error) {
+	list := *c.servers.Load()
+	switch len(list) {
+	case 0:
+		if c.closed.Load() {
+			return nil, ErrClosed
+		}
+		return nil, ErrNoServers
+	case 1:
+		return list[0], nil
+	}
+	return list[Select(key, len(list))], nil
+}

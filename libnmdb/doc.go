@@ -1,0 +1,29 @@
+// Package libnmdb is the Go client for nmdb, a distributed cache in front of
+// a persistent database.
+//
+// A Client holds any number of servers reached over TIPC, TCP, UDP or SCTP.
+// Each request goes to one server picked from its key alone, the same way
+// the classic C library picks it (see Select), so Go programs and C
+// programs built on libnmdb share one cluster.
+//
+// Every operation comes in the modes of the protocol: normal (cache and
+// database; writes are acknowledged once queued), sync (writes acknowledged
+// once the database has them) and cache-only (the database is never
+// touched). Results follow Go habits: a value and ErrNotFound, sentinel
+// errors for the other outcomes, and server ERR replies as *ServerError,
+// matchable with errors.Is against ErrReadOnly, ErrDB and friends.
+//
+// A Client is safe for concurrent use. Concurrent calls share one connection
+// per server with many requests in flight, matched by request id; requests
+// made while a write is under way are written together in one system call.
+// Every call honours its context's deadline; a context without one gets
+// Options.Timeout.
+//
+// Datagram transports (UDP, TIPC) may lose messages: requests that are safe
+// to repeat are sent again until their deadline, the others fail with a
+// timeout error that says they were not repeated. A TCP connection that
+// breaks fails the calls waiting on it and is dialled again by the next call.
+//
+// Package memo, below this one, shares the results of a Go function between
+// every process of a cluster through the cache-only mode.
+package libnmdb

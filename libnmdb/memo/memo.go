@@ -1,0 +1,258 @@
+// Package memo shares the results of a Go function between every process
+// of an nmdb cluster.
+//
+// A memoized function looks its result up in the servers' caches (the
+// cache-only mode: the database is never touched) under a key made of a
+// name and the encoded argument. On a miss it computes the result, stores
+// it for every other process, and returns it. Within one process,
+// concurrent callers with the same argument wait for a single computation.
+//
+//	render := memo.Func(client, "render/v3", func(ctx context.Context, page string) (string, error) {
+//		return expensiveRendering(ctx, page)
+//	})
+//	html, err := render(ctx, "/index")
+//
+// Results stay until the servers' caches evict them (least recently used
+// first) or Memo.Forget removes one; there is no expiry time. Errors are
+// returned, never stored. A result whose encoding does not fit
+// in one nmdb message is returned but not stored, and the Memo says so once
+// through its logger or callback. When the servers cannot be reached the
+// function is still computed: the cache is an optimization, not a
+// dependency.
+//
+// The name is the whole identity of the function in the cluster: two
+// functions under one name, or one function whose result type or meaning
+// changed, must not share it (put a version in the name).
+package memo
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/nmdb-go/nmdb/libnmdb"
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// Codec turns values into bytes and back. Its encodings must not depend on
+// the process that made them, since other processes decode them.
+type Codec interface {
+	// Marshal encodes v.
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into the value v points to.
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default Codec: encoding/json.
+type JSON struct{}
+
+// Marshal encodes v as JSON.
+func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal decodes JSON data into v.
+func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// Gob is a Codec using encoding/gob, which keeps Go types JSON cannot (such
+// as maps with struct keys) and is compact for large values. Each value is
+// encoded as a complete gob stream, so any process can decode it. Use it
+// for results, not for keys: gob does not promise that one value always
+// encodes to the same bytes.
+type Gob struct{}
+
+// Marshal encodes v as a gob stream.
+func (Gob) Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Unmarshal decodes a gob stream into v.
+func (Gob) Unmarshal(data []byte, v any) error {
+	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
+}
+
+// Option configures a Memo.
+type Option func(*config)
+
+type config struct {
+	codec  Codec
+	keyEnc func(any) ([]byte, error)
+	logger *slog.Logger
+	tooBig func(name string, size int)
+}
+
+// WithCodec sets the Codec results are stored with (default JSON).
+func WithCodec(c Codec) Option { return func(o *config) { o.codec = c } }
+
+// WithKeyEncoder sets how an argument becomes the part of the key after
+// the name (default: its JSON encoding). Equal arguments must give equal
+// bytes in every process.
+func WithKeyEncoder(enc func(arg any) ([]byte, error)) Option {
+	return func(o *config) { o.keyEnc = enc }
+}
+
+// WithLogger sets where the Memo reports problems: results too big to
+// store (once), and cache errors it worked around (at debug level). nil
+// discards them, as does the default.
+func WithLogger(l *slog.Logger) Option { return func(o *config) { o.logger = l } }
+
+// WithTooBig sets a function called once, the first time a result is too
+// big to store, with the Memo's name and the encoded size.
+func WithTooBig(f func(name string, size int)) Option {
+	return func(o *config) { o.tooBig = f }
+}
+
+// Memo is a memoized function with argument type A and result type R. It
+// is safe for concurrent use.
+type Memo[A, R any] struct {
+	c      *libnmdb.Client
+	name   string
+	f      func(context.Context, A) (R, error)
+	cfg    config
+	log    *slog.Logger
+	group  singleflight.Group
+	warned atomic.Bool
+}
+
+// New memoizes f under name through the cache of c's servers.
+func New[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R, error), opts ...Option) *Memo[A, R] {
+	m := &Memo[A, R]{c: c, name: name, f: f}
+	m.cfg.codec = JSON{}
+	m.cfg.keyEnc = json.Marshal
+	for _, o := range opts {
+		o(&m.cfg)
+	}
+	m.log = m.cfg.logger
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m
+}
+
+// Func memoizes f under name through the cache of c's servers and returns
+// the memoized function. See New.
+func Func[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R, error), opts ...Option) func(context.Context, A) (R, error) {
+	return New(c, name, f, opts...).Call
+}
+
+// Key returns the nmdb key the result for a is stored under: the name, a
+// NUL byte, and the encoded argument.
+func (m *Memo[A, R]) Key(a A) ([]byte, error) {
+	enc, err := m.cfg.keyEnc(a)
+	if err != nil {
+		return nil, fmt.Errorf("memo %s: encode argument: %w", m.name, err)
+	}
+	k := make([]byte, 0, len(m.name)+1+len(enc))
+	k = append(k, m.name...)
+	k = append(k, 0)
+	return append(k, enc...), nil
+}
+
+// Call returns the result for a: from the cluster's cache if some process
+// stored it, else computed by f (once for all concurrent callers in this
+// process) and stored. Concurrent callers share the result value. The
+// computation runs under the context of the caller that started it; if
+// that context ends, callers that joined it and whose own context has not
+// ended start another. Errors from f are returned and not stored.
+func (m *Memo[A, R]) Call(ctx context.Context, a A) (R, error) {
+	var zero R
+	key, err := m.Key(a)
+	if err != nil {
+		return zero, err
+	}
+	if len(key) > wire.MaxData {
+		// No request can carry this key: compute every time.
+		m.reportTooBig(len(key))
+		return m.f(ctx, a)
+	}
+	for {
+		ch := m.group.DoChan(string(key), func() (any, error) {
+			return m.fill(ctx, key, a)
+		})
+		select {
+		case res := <-ch:
+			if res.Err == nil {
+				return res.Val.(R), nil
+			}
+			if ctx.Err() == nil && isContextErr(res.Err) {
+				// The computation this call joined ran under another
+				// caller's context, which ended; this one has not.
+				continue
+			}
+			return zero, res.Err
+		case <-ctx.Done():
+			return zero, fmt.Errorf("memo %s: %w", m.name, ctx.Err())
+		}
+	}
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// fill looks key up and computes and stores the result on a miss.
+func (m *Memo[A, R]) fill(ctx context.Context, key []byte, a A) (R, error) {
+	var r R
+	data, err := m.c.CacheGet(ctx, key)
+	switch {
+	case err == nil:
+		err := m.cfg.codec.Unmarshal(data, &r)
+		if err == nil {
+			return r, nil
+		}
+		m.log.Debug("memo: stored result does not decode; computing it again", "name", m.name, "err", err)
+	case !errors.Is(err, libnmdb.ErrNotFound):
+		m.log.Debug("memo: cache lookup failed; computing", "name", m.name, "err", err)
+	}
+	r, err = m.f(ctx, a)
+	if err != nil {
+		return r, err
+	}
+	data, err = m.cfg.codec.Marshal(r)
+	if err != nil {
+		m.log.Debug("memo: result does not encode; not stored", "name", m.name, "err", err)
+		return r, nil
+	}
+	err = m.c.CacheSet(ctx, key, data)
+	switch {
+	case errors.Is(err, libnmdb.ErrTooBig):
+		m.reportTooBig(len(key) + len(data))
+	case err != nil:
+		m.log.Debug("memo: storing result failed", "name", m.name, "err", err)
+	}
+	return r, nil
+}
+
+// Forget removes the stored result for a from the cluster's cache, so that
+// the next call computes it again. It returns nil if there was none.
+func (m *Memo[A, R]) Forget(ctx context.Context, a A) error {
+	key, err := m.Key(a)
+	if err != nil {
+		return err
+	}
+	if err := m.c.CacheDel(ctx, key); err != nil && !errors.Is(err, libnmdb.ErrNotFound) {
+		return fmt.Errorf("memo %s: forget: %w", m.name, err)
+	}
+	return nil
+}
+
+// reportTooBig says once that results are too big to store.
+func (m *Memo[A, R]) reportTooBig(size int) {
+	if m.warned.Swap(true) {
+		return
+	}
+	m.log.Warn("memo: result too big for an nmdb message; computed but not stored",
+		"name", m.name, "size", size, "max", wire.MaxData)
+	if m.cfg.tooBig != nil {
+		m.cfg.tooBig(m.name, size)
+	}
+}

@@ -1,0 +1,333 @@
+package libnmdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// unexpected reports a reply code that does not fit the request.
+func unexpected(s *server, op wire.Op, code wire.Code) error {
+	return fmt.Errorf("nmdb: %v on %s: %w: %v", op, s.name, ErrUnexpectedReply, code)
+}
+
+// Get returns the value of key, from the cache or else from the database.
+// It returns ErrNotFound if there is none.
+func (c *Client) Get(ctx context.Context, key []byte) ([]byte, error) {
+	return c.get(ctx, nil, key, 0)
+}
+
+// CacheGet returns the value of key from the cache alone. It returns
+// ErrNotFound if the key is not cached.
+func (c *Client) CacheGet(ctx context.Context, key []byte) ([]byte, error) {
+	return c.get(ctx, nil, key, wire.FlagCacheOnly)
+}
+
+// AppendGet is Get appending the value to dst and returning the extended
+// slice; it allocates nothing when dst has room. On error dst is returned
+// unchanged.
+func (c *Client) AppendGet(ctx context.Context, dst, key []byte) ([]byte, error) {
+	return c.get(ctx, dst, key, 0)
+}
+
+// AppendCacheGet is CacheGet appending the value to dst, as AppendGet.
+func (c *Client) AppendCacheGet(ctx context.Context, dst, key []byte) ([]byte, error) {
+	return c.get(ctx, dst, key, wire.FlagCacheOnly)
+}
+
+func (c *Client) get(ctx context.Context, dst, key []byte, flags wire.Flags) ([]byte, error) {
+	s, err := c.pick(key)
+	if err != nil {
+		return dst, err
+	}
+	req := wire.Request{Op: wire.OpGet, Flags: flags, Key: key}
+	cl, r, err := c.exec(ctx, s, &req, true)
+	if err != nil {
+		return dst, err
+	}
+	defer c.putCall(cl)
+	switch r.Code {
+	case wire.CodeCacheHit, wire.CodeOK:
+		if dst == nil {
+			dst = make([]byte, 0, len(r.Val))
+		}
+		return append(dst, r.Val...), nil
+	case wire.CodeNotIn, wire.CodeCacheMiss:
+		return dst, ErrNotFound
+	}
+	return dst, unexpected(s, req.Op, r.Code)
+}
+
+// Set stores val under key in the cache and queues it for the database.
+// It returns once the server has queued the write: a later request from
+// any client sees it.
+func (c *Client) Set(ctx context.Context, key, val []byte) error {
+	return c.set(ctx, key, val, 0)
+}
+
+// SetSync stores val under key in the cache and the database, and returns
+// once the database has it.
+func (c *Client) SetSync(ctx context.Context, key, val []byte) error {
+	return c.set(ctx, key, val, wire.FlagSync)
+}
+
+// CacheSet stores val under key in the cache alone.
+func (c *Client) CacheSet(ctx context.Context, key, val []byte) error {
+	return c.set(ctx, key, val, wire.FlagCacheOnly)
+}
+
+func (c *Client) set(ctx context.Context, key, val []byte, flags wire.Flags) error {
+	s, err := c.pick(key)
+	if err != nil {
+		return err
+	}
+	req := wire.Request{Op: wire.OpSet, Flags: flags, Key: key, Val: val}
+	cl, r, err := c.exec(ctx, s, &req, true)
+	if err != nil {
+		return err
+	}
+	defer c.putCall(cl)
+	if r.Code == wire.CodeOK {
+		return nil
+	}
+	return unexpected(s, req.Op, r.Code)
+}
+
+// Del removes key from the cache and queues its removal from the database.
+// It does not tell whether the key existed. On a datagram transport a lost
+// Del is not repeated (a late copy could remove a newer value), so it can
+// fail with a timeout.
+func (c *Client) Del(ctx context.Context, key []byte) error {
+	return c.del(ctx, key, 0)
+}
+
+// DelSync removes key from the cache and the database and returns once the
+// database is done. It returns ErrNotFound if the database did not have the
+// key. When a datagram was lost and repeated, ErrNotFound can also mean
+// that the first copy removed it.
+func (c *Client) DelSync(ctx context.Context, key []byte) error {
+	return c.del(ctx, key, wire.FlagSync)
+}
+
+// CacheDel removes key from the cache alone. It returns ErrNotFound if the
+// key was not cached (which, as for DelSync, a repeated datagram can also
+// cause).
+func (c *Client) CacheDel(ctx context.Context, key []byte) error {
+	return c.del(ctx, key, wire.FlagCacheOnly)
+}
+
+func (c *Client) del(ctx context.Context, key []byte, flags wire.Flags) error {
+	s, err := c.pick(key)
+	if err != nil {
+		return err
+	}
+	req := wire.Request{Op: wire.OpDel, Flags: flags, Key: key}
+	cl, r, err := c.exec(ctx, s, &req, flags != 0)
+	if err != nil {
+		return err
+	}
+	defer c.putCall(cl)
+	switch r.Code {
+	case wire.CodeOK:
+		return nil
+	case wire.CodeNotIn:
+		return ErrNotFound
+	}
+	return unexpected(s, req.Op, r.Code)
+}
+
+// CAS replaces the value of key with newVal if it is oldVal, in the cache
+// and the database. It returns nil if it swapped, ErrNoMatch if the value
+// differs, and ErrNotFound if there is no value. Never repeated on a
+// datagram transport.
+func (c *Client) CAS(ctx context.Context, key, oldVal, newVal []byte) error {
+	return c.cas(ctx, key, oldVal, newVal, 0)
+}
+
+// CacheCAS is CAS on the cache alone: ErrNotFound if the key is not cached.
+func (c *Client) CacheCAS(ctx context.Context, key, oldVal, newVal []byte) error {
+	return c.cas(ctx, key, oldVal, newVal, wire.FlagCacheOnly)
+}
+
+func (c *Client) cas(ctx context.Context, key, oldVal, newVal []byte, flags wire.Flags) error {
+	s, err := c.pick(key)
+	if err != nil {
+		return err
+	}
+	req := wire.Request{Op: wire.OpCAS, Flags: flags, Key: key, Old: oldVal, Val: newVal}
+	cl, r, err := c.exec(ctx, s, &req, false)
+	if err != nil {
+		return err
+	}
+	defer c.putCall(cl)
+	switch r.Code {
+	case wire.CodeOK:
+		return nil
+	case wire.CodeNoMatch:
+		return ErrNoMatch
+	case wire.CodeNotIn:
+		return ErrNotFound
+	}
+	return unexpected(s, req.Op, r.Code)
+}
+
+// Incr adds delta to the counter stored under key, in the cache and the
+// database, and returns the new value. A counter is a decimal number
+// followed by a NUL byte, as Incr stores it (see wire.AppendCounter); any
+// other value gives ErrNotNumber, and no value ErrNotFound. Never repeated
+// on a datagram transport.
+func (c *Client) Incr(ctx context.Context, key []byte, delta int64) (int64, error) {
+	return c.incr(ctx, key, delta, 0)
+}
+
+// CacheIncr is Incr on the cache alone: ErrNotFound if the key is not
+// cached.
+func (c *Client) CacheIncr(ctx context.Context, key []byte, delta int64) (int64, error) {
+	return c.incr(ctx, key, delta, wire.FlagCacheOnly)
+}
+
+func (c *Client) incr(ctx context.Context, key []byte, delta int64, flags wire.Flags) (int64, error) {
+	s, err := c.pick(key)
+	if err != nil {
+		return 0, err
+	}
+	req := wire.Request{Op: wire.OpIncr, Flags: flags, Key: key, Delta: delta}
+	cl, r, err := c.exec(ctx, s, &req, false)
+	if err != nil {
+		return 0, err
+	}
+	defer c.putCall(cl)
+	switch r.Code {
+	case wire.CodeOK:
+		n, err := r.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("nmdb: incr on %s: %w", s.name, err)
+		}
+		return n, nil
+	case wire.CodeNoMatch:
+		return 0, ErrNotNumber
+	case wire.CodeNotIn:
+		return 0, ErrNotFound
+	}
+	return 0, unexpected(s, req.Op, r.Code)
+}
+
+// only returns the single server key iteration needs.
+func (c *Client) only() (*server, error) {
+	list := *c.servers.Load()
+	if len(list) != 1 {
+		if len(list) == 0 && c.closed.Load() {
+			return nil, ErrClosed
+		}
+		return nil, ErrOneServer
+	}
+	return list[0], nil
+}
+
+// FirstKey returns a key of the database of the client's only server, to
+// start a walk over all of them with NextKey. It returns ErrNotFound if the
+// database is empty, and ErrOneServer unless the client holds exactly one
+// server. Keys come in no promised order.
+func (c *Client) FirstKey(ctx context.Context) ([]byte, error) {
+	s, err := c.only()
+	if err != nil {
+		return nil, err
+	}
+	return c.walk(ctx, s, wire.Request{Op: wire.OpFirstKey})
+}
+
+// NextKey returns the key after key in the walk FirstKey started. It
+// returns ErrNotFound at the end, and ErrOneServer unless the client holds
+// exactly one server.
+func (c *Client) NextKey(ctx context.Context, key []byte) ([]byte, error) {
+	s, err := c.only()
+	if err != nil {
+		return nil, err
+	}
+	return c.walk(ctx, s, wire.Request{Op: wire.OpNextKey, Key: key})
+}
+
+func (c *Client) walk(ctx context.Context, s *server, req wire.Request) ([]byte, error) {
+	cl, r, err := c.exec(ctx, s, &req, true)
+	if err != nil {
+		return nil, err
+	}
+	defer c.putCall(cl)
+	switch r.Code {
+	case wire.CodeOK:
+		return append(make([]byte, 0, len(r.Val)), r.Val...), nil
+	case wire.CodeNotIn:
+		return nil, ErrNotFound
+	}
+	return nil, unexpected(s, req.Op, r.Code)
+}
+
+// Keys walks every key of the database of the client's only server, with
+// FirstKey and NextKey. An error ends the walk after being yielded once;
+// with more or fewer than one server that error is ErrOneServer.
+func (c *Client) Keys(ctx context.Context) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		k, err := c.FirstKey(ctx)
+		for {
+			if errors.Is(err, ErrNotFound) {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(k, nil) {
+				return
+			}
+			k, err = c.NextKey(ctx, k)
+		}
+	}
+}
+
+// Stats returns the counters of every server, in sharding order (see
+// Servers); the wire.Stat* constants index them. Servers may send more
+// counters than wire.ClassicStats. The servers are asked in parallel; if
+// any fails, Stats returns the first error in sharding order.
+func (c *Client) Stats(ctx context.Context) ([][]uint64, error) {
+	list := *c.servers.Load()
+	if len(list) == 0 {
+		if c.closed.Load() {
+			return nil, ErrClosed
+		}
+		return nil, ErrNoServers
+	}
+	out := make([][]uint64, len(list))
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, s := range list {
+		wg.Go(func() { out[i], errs[i] = c.stats(ctx, s) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) stats(ctx context.Context, s *server) ([]uint64, error) {
+	req := wire.Request{Op: wire.OpStats}
+	cl, r, err := c.exec(ctx, s, &req, true)
+	if err != nil {
+		return nil, err
+	}
+	defer c.putCall(cl)
+	if r.Code != wire.CodeOK {
+		return nil, unexpected(s, req.Op, r.Code)
+	}
+	st, err := r.Counters(make([]uint64, 0, len(r.Val)/8))
+	if err != nil {
+		return nil, fmt.Errorf("nmdb: stats on %s: %w", s.name, err)
+	}
+	return st, nil
+}

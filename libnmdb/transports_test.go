@@ -1,0 +1,103 @@
+package libnmdb_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nmdb-go/nmdb/libnmdb"
+	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/tipc"
+)
+
+// servePacket serves pc with a fresh server until the test ends.
+func servePacket(t *testing.T, pc net.PacketConn, tr nmdb.Transport) {
+	srv, err := nmdb.New(nmdb.Config{DBPath: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServePacket(pc, tr) }()
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; !errors.Is(err, nmdb.ErrServerClosed) {
+			t.Error(err)
+		}
+	})
+}
+
+// TestTIPC runs every operation over TIPC where the kernel has it; where
+// it does not, adding a TIPC server must say so clearly.
+func TestTIPC(t *testing.T) {
+	c := libnmdb.New()
+	defer c.Close()
+	probe, err := tipc.Dial()
+	if err != nil {
+		if !errors.Is(err, tipc.ErrUnsupported) {
+			t.Fatalf("tipc.Dial: %v", err)
+		}
+		err := c.AddTIPCServer(-1)
+		if !errors.Is(err, tipc.ErrUnsupported) || !strings.Contains(err.Error(), "modprobe tipc") {
+			t.Fatalf("AddTIPCServer without kernel TIPC: %v, want an error matching tipc.ErrUnsupported", err)
+		}
+		if c.NumServers() != 0 {
+			t.Fatal("a failed AddTIPCServer added a server")
+		}
+		t.Logf("no TIPC in this kernel; AddTIPCServer says: %v", err)
+		return
+	}
+	probe.Close()
+	port := 20000 + os.Getpid()%20000 // one instance per test process
+	l, err := tipc.Listen(tipc.ServiceType, uint32(port), uint32(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	servePacket(t, l, nmdb.TIPC)
+	if err := c.AddTIPCServer(port); err != nil {
+		t.Fatal(err)
+	}
+	testOperations(t, c, false)
+	// A negative port means the default instance.
+	d := libnmdb.New()
+	defer d.Close()
+	if err := d.AddTIPCServer(-1); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Servers(); len(got) != 1 || got[0] != "tipc 10" {
+		t.Fatalf("default TIPC server: %q", got)
+	}
+}
+
+// TestSCTP runs every operation over SCTP where the kernel has it; where
+// it does not, adding an SCTP server must say so clearly.
+func TestSCTP(t *testing.T) {
+	c := libnmdb.New()
+	defer c.Close()
+	l, err := sctp.ListenPacket("sctp", "127.0.0.1:0")
+	if err != nil {
+		if !errors.Is(err, sctp.ErrUnsupported) {
+			t.Fatalf("sctp.ListenPacket: %v", err)
+		}
+		err := c.AddSCTPServer("127.0.0.1", -1)
+		if !errors.Is(err, sctp.ErrUnsupported) || !strings.Contains(err.Error(), "modprobe sctp") {
+			t.Fatalf("AddSCTPServer without kernel SCTP: %v, want an error matching sctp.ErrUnsupported", err)
+		}
+		if c.NumServers() != 0 {
+			t.Fatal("a failed AddSCTPServer added a server")
+		}
+		t.Logf("no SCTP in this kernel; AddSCTPServer says: %v", err)
+		return
+	}
+	servePacket(t, l, nmdb.SCTP)
+	port := l.LocalAddr().(*sctp.Addr).Port()
+	if err := c.AddSCTPServer("127.0.0.1", int(port)); err != nil {
+		t.Fatal(err)
+	}
+	testOperations(t, c, false)
+}

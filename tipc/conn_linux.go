@@ -1,0 +1,444 @@
+package tipc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// oobSize is the control buffer size for recvmsg. It holds a TIPC_DESTNAME
+// (on every named or multicast message) or a TIPC_ERRINFO (on returned
+// messages), which is all we look at; the returned data itself is
+// truncated away.
+const oobSize = 64
+
+// Conn is an AF_TIPC SOCK_RDM socket. It implements net.PacketConn and is
+// safe for concurrent use by multiple goroutines.
+type Conn struct {
+	f      *os.File
+	rc     syscall.RawConn
+	local  Addr // the bound service range, or the socket address if unbound
+	closed atomic.Bool
+
+	returned  atomic.Uint64
+	truncated atomic.Uint64
+	invalid   atomic.Uint64
+
+	reads  sync.Pool // *readOp
+	writes sync.Pool // *writeOp
+}
+
+// Listen opens a SOCK_RDM socket bound to the service range
+// {typ, lower, upper} in cluster scope.
+func Listen(typ, lower, upper uint32) (*Conn, error) {
+	if upper < lower {
+		return nil, fmt.Errorf("tipc: listen {%d,%d,%d}: upper instance below lower", typ, lower, upper)
+	}
+	fd, err := socket()
+	if err != nil {
+		return nil, err
+	}
+	sa := &unix.SockaddrTIPC{
+		Scope: unix.TIPC_CLUSTER_SCOPE,
+		Addr:  &unix.TIPCServiceRange{Type: typ, Lower: lower, Upper: upper},
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tipc: bind {%d,%d,%d}: %w", typ, lower, upper, os.NewSyscallError("bind", err))
+	}
+	return newConn(fd, Addr{Kind: KindService, Type: typ, Lower: lower, Upper: upper})
+}
+
+// Dial opens an unbound SOCK_RDM socket for a client. It sends requests
+// with WriteTo(p, ServiceAddr(port)) and reads the replies with ReadFrom.
+func Dial() (*Conn, error) {
+	fd, err := socket()
+	if err != nil {
+		return nil, err
+	}
+	var local Addr
+	if err := getsockname(fd, &local); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return newConn(fd, local)
+}
+
+func socket() (int, error) {
+	fd, err := unix.Socket(unix.AF_TIPC, unix.SOCK_RDM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ESOCKTNOSUPPORT) {
+			return -1, fmt.Errorf("tipc: socket: %w: %w", ErrUnsupported, err)
+		}
+		return -1, fmt.Errorf("tipc: socket: %w", os.NewSyscallError("socket", err))
+	}
+	return fd, nil
+}
+
+func getsockname(fd int, a *Addr) error {
+	var raw unix.RawSockaddrTIPC
+	l := sizeofRaw
+	_, _, e := unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&l)))
+	if e != 0 {
+		return fmt.Errorf("tipc: getsockname: %w", os.NewSyscallError("getsockname", e))
+	}
+	if err := a.fromRaw(&raw); err != nil {
+		return fmt.Errorf("tipc: getsockname: %w", err)
+	}
+	return nil
+}
+
+func newConn(fd int, local Addr) (*Conn, error) {
+	f := os.NewFile(uintptr(fd), "tipc:"+local.String())
+	if f == nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tipc: invalid descriptor %d", fd)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tipc: %w", err)
+	}
+	c := &Conn{f: f, rc: rc, local: local}
+	c.reads.New = func() any { return newReadOp() }
+	c.writes.New = func() any { return newWriteOp() }
+	return c, nil
+}
+
+// readOp is the per-call state of one recvmsg. Ops are pooled per Conn so
+// that concurrent readers each have their own and a read allocates nothing.
+type readOp struct {
+	hdr  unix.Msghdr
+	iov  unix.Iovec
+	name unix.RawSockaddrTIPC
+	oob  [oobSize / 8]uint64 // uint64 for cmsghdr alignment
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+func newReadOp() *readOp {
+	op := new(readOp)
+	op.hdr.Name = (*byte)(unsafe.Pointer(&op.name))
+	op.hdr.Iov = &op.iov
+	op.hdr.SetIovlen(1)
+	op.hdr.Control = (*byte)(unsafe.Pointer(&op.oob[0]))
+	op.fn = op.recv
+	return op
+}
+
+func (op *readOp) recv(fd uintptr) bool {
+	for {
+		op.hdr.Namelen = sizeofRaw
+		op.hdr.SetControllen(oobSize)
+		op.hdr.Flags = 0
+		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&op.hdr)), 0)
+		switch e {
+		case 0:
+			op.n, op.err = int(r), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			op.n, op.err = 0, e
+		}
+		return true
+	}
+}
+
+// returned reports whether the control data holds a TIPC_ERRINFO, which
+// the kernel attaches to a message returned as undeliverable.
+func (op *readOp) returned() bool {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&op.oob[0])), oobSize)
+	return hasCmsg(b[:min(int(op.hdr.Controllen), oobSize)], unix.SOL_TIPC, unix.TIPC_ERRINFO)
+}
+
+// hasCmsg walks the control messages in b looking for level/typ.
+func hasCmsg(b []byte, level, typ int32) bool {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr {
+			return false
+		}
+		if h.Level == level && h.Type == typ {
+			return true
+		}
+		step := unix.CmsgSpace(l - unix.SizeofCmsghdr)
+		if step > len(b) {
+			return false
+		}
+		b = b[step:]
+	}
+	return false
+}
+
+// writeOp is the per-call state of one sendto.
+type writeOp struct {
+	name unix.RawSockaddrTIPC
+	p    []byte
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+func newWriteOp() *writeOp {
+	op := new(writeOp)
+	op.fn = op.send
+	return op
+}
+
+func (op *writeOp) send(fd uintptr) bool {
+	var b unsafe.Pointer
+	if len(op.p) > 0 {
+		b = unsafe.Pointer(&op.p[0])
+	}
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(b), uintptr(len(op.p)),
+			unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&op.name)), uintptr(sizeofRaw))
+		switch e {
+		case 0:
+			op.n, op.err = int(r), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			op.n, op.err = 0, e
+		}
+		return true
+	}
+}
+
+// ReadFromTIPC reads one datagram into p and stores the sender's socket
+// address in *from (if from is not nil). It allocates nothing. Returned
+// (undeliverable) messages and datagrams longer than p are dropped,
+// counted in Drops, and the read continues with the next datagram.
+func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) {
+	if len(p) == 0 {
+		return 0, c.opError("read", nil, io.ErrShortBuffer)
+	}
+	op := c.reads.Get().(*readOp)
+	defer c.reads.Put(op)
+	defer func() { op.iov.Base = nil }()
+	op.iov.Base = &p[0]
+	op.iov.SetLen(len(p))
+	for {
+		if err := c.rc.Read(op.fn); err != nil {
+			return 0, c.opError("read", nil, err)
+		}
+		if op.err != nil {
+			return 0, c.opError("read", nil, os.NewSyscallError("recvmsg", op.err))
+		}
+		if op.returned() {
+			c.returned.Add(1)
+			continue
+		}
+		if op.hdr.Flags&unix.MSG_TRUNC != 0 {
+			c.truncated.Add(1)
+			continue
+		}
+		if from != nil {
+			if op.hdr.Namelen < sizeofRaw || from.fromRaw(&op.name) != nil {
+				c.invalid.Add(1)
+				continue
+			}
+		}
+		return op.n, nil
+	}
+}
+
+// ReadFrom reads one datagram into p and returns its length and the
+// sender's socket address (a *Addr). See ReadFromTIPC for what is dropped.
+func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+	from := new(Addr)
+	n, err := c.ReadFromTIPC(p, from)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, from, nil
+}
+
+// Read reads one datagram into p, discarding the sender's address.
+func (c *Conn) Read(p []byte) (int, error) {
+	return c.ReadFromTIPC(p, nil)
+}
+
+// WriteToTIPC sends p as one datagram to a socket address or, for a
+// service range, to every socket bound to it in the cluster. It allocates
+// nothing unless it fails. Sending to a range nobody is bound to fails with
+// an error matching syscall.EHOSTUNREACH; p must hold 1 to MaxMessage bytes.
+func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) {
+	if err := to.valid(); err != nil {
+		return 0, c.opError("write", to, err)
+	}
+	if len(p) == 0 {
+		// The kernel accepts an empty message to a service range but
+		// delivers nothing; refuse it rather than lose it silently.
+		return 0, c.opError("write", to, errors.New("tipc: empty message"))
+	}
+	if len(p) > MaxMessage {
+		return 0, c.opError("write", to, fmt.Errorf("message of %d bytes exceeds the TIPC limit of %d: %w", len(p), MaxMessage, syscall.EMSGSIZE))
+	}
+	op := c.writes.Get().(*writeOp)
+	defer c.writes.Put(op)
+	to.toRaw(&op.name)
+	op.p = p
+	err := c.rc.Write(op.fn)
+	op.p = nil
+	if err != nil {
+		return 0, c.opError("write", to, err)
+	}
+	if op.err != nil {
+		return 0, c.opError("write", to, os.NewSyscallError("sendto", op.err))
+	}
+	return op.n, nil
+}
+
+// WriteTo sends p to addr, which must be a *Addr. See
+// WriteToTIPC.
+func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if a, ok := addr.(*Addr); ok {
+		return c.WriteToTIPC(p, a)
+	}
+	return 0, c.opError("write", addr, fmt.Errorf("tipc: cannot send to %T address", addr))
+}
+
+// Close closes the socket. Blocked reads and writes return an error
+// matching net.ErrClosed.
+func (c *Conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.opError("close", nil, net.ErrClosed)
+	}
+	if err := c.f.Close(); err != nil {
+		return c.opError("close", nil, err)
+	}
+	return nil
+}
+
+// LocalAddr returns the bound service range for a Conn from Listen, and
+// the socket address for one from Dial.
+func (c *Conn) LocalAddr() net.Addr {
+	a := c.local
+	return &a
+}
+
+// SocketAddr returns the socket's own address {ref, node}: where its
+// replies come from and where others' replies to it go.
+func (c *Conn) SocketAddr() (*Addr, error) {
+	a := new(Addr)
+	var err error
+	if cerr := c.rc.Control(func(fd uintptr) { err = getsockname(int(fd), a) }); cerr != nil {
+		return nil, c.opError("getsockname", nil, cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.f.SetDeadline(t); err != nil {
+		return c.opError("set deadline", nil, err)
+	}
+	return nil
+}
+
+// SetReadDeadline sets the deadline for future and pending reads.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if err := c.f.SetReadDeadline(t); err != nil {
+		return c.opError("set read deadline", nil, err)
+	}
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for future and pending writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if err := c.f.SetWriteDeadline(t); err != nil {
+		return c.opError("set write deadline", nil, err)
+	}
+	return nil
+}
+
+// SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
+func (c *Conn) SetReadBuffer(bytes int) error {
+	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes, "SO_RCVBUF")
+}
+
+// SetWriteBuffer sets the socket's send buffer size (SO_SNDBUF).
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes, "SO_SNDBUF")
+}
+
+func (c *Conn) setsockoptInt(level, opt, v int, name string) error {
+	var err error
+	if cerr := c.rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), level, opt, v) }); cerr != nil {
+		return c.opError("setsockopt", nil, cerr)
+	}
+	if err != nil {
+		return c.opError("setsockopt", nil, os.NewSyscallError("setsockopt "+name, err))
+	}
+	return nil
+}
+
+// SetReturnUndeliverable chooses what happens to messages this socket
+// sends to a socket address that cannot take them (the socket is gone, or
+// its queue is full). By default (off, as the kernel does for
+// connectionless sockets) they are dropped silently. When on
+// (TIPC_DEST_DROPPABLE cleared), they come back to this socket, where
+// reads drop them and count them in Drops().Returned. Multicast messages
+// to a service range are never returned.
+func (c *Conn) SetReturnUndeliverable(on bool) error {
+	droppable := 1
+	if on {
+		droppable = 0
+	}
+	return c.setsockoptInt(unix.SOL_TIPC, unix.TIPC_DEST_DROPPABLE, droppable, "TIPC_DEST_DROPPABLE")
+}
+
+// SyscallConn returns the raw connection, for socket options this package
+// does not cover.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	return c.rc, nil
+}
+
+// Drops returns how many received datagrams were dropped, by reason.
+func (c *Conn) Drops() Drops {
+	return Drops{
+		Returned:  c.returned.Load(),
+		Truncated: c.truncated.Load(),
+		Invalid:   c.invalid.Load(),
+	}
+}
+
+// Dropped returns the total number of received datagrams that were dropped
+// rather than returned by a read.
+func (c *Conn) Dropped() uint64 {
+	d := c.Drops()
+	return d.Returned + d.Truncated + d.Invalid
+}
+
+// opError wraps err in a *net.OpError, turning the poller's "file closed"
+// error into net.ErrClosed once Close has been called.
+func (c *Conn) opError(op string, addr net.Addr, err error) error {
+	if c.closed.Load() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		err = net.ErrClosed
+	}
+	la := c.local
+	oe := &net.OpError{Op: op, Net: "tipc", Source: &la, Err: err}
+	if addr != nil {
+		oe.Addr = addr
+	}
+	return oe
+}

@@ -1,0 +1,78 @@
+//go:build !linux
+
+package tipc
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Conn is an AF_TIPC SOCK_RDM socket. TIPC exists only on Linux; on this
+// system no Conn can be opened.
+type Conn struct{}
+
+func unsupported(op string) error {
+	return fmt.Errorf("tipc: %s: %w (%s has no TIPC)", op, ErrUnsupported, runtime.GOOS)
+}
+
+// Listen fails with an error matching ErrUnsupported: TIPC exists only on
+// Linux.
+func Listen(typ, lower, upper uint32) (*Conn, error) { return nil, unsupported("listen") }
+
+// Dial fails with an error matching ErrUnsupported: TIPC exists only on
+// Linux.
+func Dial() (*Conn, error) { return nil, unsupported("dial") }
+
+// ReadFromTIPC fails: TIPC exists only on Linux.
+func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) { return 0, unsupported("read") }
+
+// ReadFrom fails: TIPC exists only on Linux.
+func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) { return 0, nil, unsupported("read") }
+
+// Read fails: TIPC exists only on Linux.
+func (c *Conn) Read(p []byte) (int, error) { return 0, unsupported("read") }
+
+// WriteToTIPC fails: TIPC exists only on Linux.
+func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) { return 0, unsupported("write") }
+
+// WriteTo fails: TIPC exists only on Linux.
+func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) { return 0, unsupported("write") }
+
+// Close fails: TIPC exists only on Linux.
+func (c *Conn) Close() error { return unsupported("close") }
+
+// LocalAddr returns nil: TIPC exists only on Linux.
+func (c *Conn) LocalAddr() net.Addr { return nil }
+
+// SocketAddr fails: TIPC exists only on Linux.
+func (c *Conn) SocketAddr() (*Addr, error) { return nil, unsupported("getsockname") }
+
+// SetDeadline fails: TIPC exists only on Linux.
+func (c *Conn) SetDeadline(t time.Time) error { return unsupported("set deadline") }
+
+// SetReadDeadline fails: TIPC exists only on Linux.
+func (c *Conn) SetReadDeadline(t time.Time) error { return unsupported("set read deadline") }
+
+// SetWriteDeadline fails: TIPC exists only on Linux.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return unsupported("set write deadline") }
+
+// SetReadBuffer fails: TIPC exists only on Linux.
+func (c *Conn) SetReadBuffer(bytes int) error { return unsupported("setsockopt") }
+
+// SetWriteBuffer fails: TIPC exists only on Linux.
+func (c *Conn) SetWriteBuffer(bytes int) error { return unsupported("setsockopt") }
+
+// SetReturnUndeliverable fails: TIPC exists only on Linux.
+func (c *Conn) SetReturnUndeliverable(on bool) error { return unsupported("setsockopt") }
+
+// SyscallConn fails: TIPC exists only on Linux.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return nil, unsupported("syscall conn") }
+
+// Drops returns zero counts.
+func (c *Conn) Drops() Drops { return Drops{} }
+
+// Dropped returns 0.
+func (c *Conn) Dropped() uint64 { return 0 }
