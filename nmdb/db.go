@@ -1,0 +1,203 @@
+package nmdb
+
+import (
+	"github.com/nmdb-go/nmdb/nmdb/dbq"
+	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// result is the outcome of a queued write whose reply waits for the commit.
+type result struct {
+	code wire.Code
+	n    int64  // incr: the new value
+	fill []byte // cas, incr: the new value to cache after the commit
+}
+
+// work is the database worker: it takes everything queued, applies it in
+// order as one batch, and commits the batch once (group commit).
+func (s *Server) work() {
+	defer close(s.workerDone)
+	var sc []byte
+	var results []result
+	for {
+		ops := s.q.Drain()
+		if len(ops) == 0 {
+			return
+		}
+		results = s.runBatch(ops, results, &sc)
+	}
+}
+
+// runBatch applies ops in order to one store batch. Reads are answered as
+// soon as they are done (they see every earlier write, committed or in this
+// batch). Writes are committed together, with an fsync if any of them asked
+// for one, and their replies sent after the commit.
+func (s *Server) runBatch(ops []dbq.Op[replyTo], results []result, sc *[]byte) []result {
+	b := s.store.NewBatch()
+	sync := false
+	results = results[:0]
+	for i := range ops {
+		results = append(results, result{})
+		op, res := &ops[i], &results[i]
+		var err error
+		switch op.Kind {
+		case dbq.Get:
+			s.dbGet(b, op, sc)
+		case dbq.FirstKey, dbq.NextKey:
+			var key []byte
+			var found bool
+			key, found, err = b.Next(nil, op.Key, op.Kind == dbq.FirstKey)
+			if err == nil {
+				if found {
+					s.replyValue(&op.Reply, sc, op.ID, wire.CodeOK, key)
+				} else {
+					s.replyCode(&op.Reply, sc, op.ID, wire.CodeNotIn)
+				}
+			}
+		case dbq.Set:
+			sync = sync || op.Sync
+			err = b.Set(op.Key, op.Val)
+			res.code = wire.CodeOK
+		case dbq.Del:
+			sync = sync || op.Sync
+			var found bool
+			if op.Sync {
+				_, found, err = b.Get(nil, op.Key)
+			}
+			if err == nil {
+				err = b.Delete(op.Key)
+			}
+			res.code = wire.CodeOK
+			if op.Sync && !found {
+				res.code = wire.CodeNotIn
+			}
+		case dbq.CAS:
+			err = s.dbCAS(b, op, res)
+		case dbq.Incr:
+			err = s.dbIncr(b, op, res)
+		}
+		if err != nil {
+			s.log.Error("database operation failed", "op", op.Kind, "err", err)
+			res.code = wire.CodeErr
+			if op.Kind == dbq.Get || op.Kind == dbq.FirstKey || op.Kind == dbq.NextKey {
+				s.replyErr(&op.Reply, sc, op.ID, wire.ErrCodeDB)
+			}
+		}
+	}
+
+	var commitErr error
+	if b.Writes() {
+		commitErr = b.Commit(sync)
+		if commitErr != nil {
+			s.log.Error("database commit failed", "ops", len(ops), "err", commitErr)
+		}
+	}
+	if err := b.Close(); err != nil {
+		s.log.Error("closing database batch", "err", err)
+	}
+
+	for i := range ops {
+		op, res := &ops[i], &results[i]
+		switch op.Kind {
+		case dbq.Set, dbq.Del:
+			if op.Sync {
+				s.answer(op, res, commitErr, sc)
+			}
+		case dbq.CAS, dbq.Incr:
+			if commitErr == nil && res.fill != nil {
+				sh := s.cache.Shard(op.Key)
+				sh.Lock()
+				sh.Fill(op.Key, res.fill, op.Gen)
+				sh.Unlock()
+			}
+			s.answer(op, res, commitErr, sc)
+		}
+		if op.Reply.tc != nil {
+			op.Reply.tc.donePending()
+		}
+		results[i] = result{}
+	}
+	return results
+}
+
+// answer sends the reply to a write once its batch is committed.
+func (s *Server) answer(op *dbq.Op[replyTo], res *result, commitErr error, sc *[]byte) {
+	switch {
+	case commitErr != nil || res.code == wire.CodeErr:
+		s.replyErr(&op.Reply, sc, op.ID, wire.ErrCodeDB)
+	case op.Kind == dbq.Incr && res.code == wire.CodeOK:
+		s.replyIncr(&op.Reply, sc, op.ID, res.n)
+	default:
+		s.replyCode(&op.Reply, sc, op.ID, res.code)
+	}
+}
+
+// dbGet answers a get that missed the cache and fills the cache with the
+// answer unless a write raced it.
+func (s *Server) dbGet(b store.Batch, op *dbq.Op[replyTo], sc *[]byte) {
+	v, found, err := b.Get(nil, op.Key)
+	if err != nil {
+		s.log.Error("database get failed", "err", err)
+		s.replyErr(&op.Reply, sc, op.ID, wire.ErrCodeDB)
+		return
+	}
+	if !found {
+		s.inc(wire.StatDBMisses)
+		s.replyCode(&op.Reply, sc, op.ID, wire.CodeNotIn)
+		return
+	}
+	s.inc(wire.StatDBHits)
+	if v == nil {
+		v = []byte{}
+	}
+	sh := s.cache.Shard(op.Key)
+	sh.Lock()
+	sh.Fill(op.Key, v, op.Gen)
+	sh.Unlock()
+	s.replyValue(&op.Reply, sc, op.ID, wire.CodeOK, v)
+}
+
+// dbCAS does a compare-and-swap in the database.
+func (s *Server) dbCAS(b store.Batch, op *dbq.Op[replyTo], res *result) error {
+	v, found, err := b.Get(nil, op.Key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !found:
+		res.code = wire.CodeNotIn
+	case string(v) != string(op.Old):
+		res.code = wire.CodeNoMatch
+		res.fill = v
+	default:
+		if err := b.Set(op.Key, op.Val); err != nil {
+			return err
+		}
+		res.code = wire.CodeOK
+		res.fill = op.Val
+	}
+	return nil
+}
+
+// dbIncr increments a counter in the database.
+func (s *Server) dbIncr(b store.Batch, op *dbq.Op[replyTo], res *result) error {
+	v, found, err := b.Get(nil, op.Key)
+	if err != nil {
+		return err
+	}
+	if !found {
+		res.code = wire.CodeNotIn
+		return nil
+	}
+	n, out, ok := wire.Incr(nil, v, op.Delta)
+	if !ok {
+		res.code = wire.CodeNoMatch
+		res.fill = v
+		return nil
+	}
+	if err := b.Set(op.Key, out); err != nil {
+		return err
+	}
+	res.code, res.n, res.fill = wire.CodeOK, n, out
+	return nil
+}

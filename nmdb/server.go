@@ -1,0 +1,282 @@
+// Package nmdb is the nmdb server: request handling, the sharded cache in
+// front of the database, the ordered database queue, read-only and passive
+// modes, statistics, and serving over TCP streams and datagram sockets (UDP,
+// TIPC, SCTP).
+//
+// A Server is a value: several can run in one process. Create one with New,
+// serve any number of listeners and packet sockets with ServeTCP and
+// ServePacket, and stop it with Shutdown, which finishes the queued database
+// work before closing the store.
+package nmdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nmdb-go/nmdb/nmdb/cache"
+	"github.com/nmdb-go/nmdb/nmdb/dbq"
+	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// Transport identifies how a request reached the server.
+type Transport int
+
+// Transports, in the order used for client-side sharding.
+const (
+	TIPC Transport = iota
+	TCP
+	UDP
+	SCTP
+)
+
+// String returns the transport's lower-case name.
+func (t Transport) String() string {
+	switch t {
+	case TIPC:
+		return "tipc"
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case SCTP:
+		return "sctp"
+	}
+	return fmt.Sprintf("transport(%d)", int(t))
+}
+
+// Config configures a Server.
+type Config struct {
+	// Backend is the database backend: "pebble" (the default when empty)
+	// or "null", which stores nothing.
+	Backend string
+	// DBPath is the pebble directory; it is created if missing.
+	DBPath string
+	// CacheObjects is the total number of objects the cache holds;
+	// 0 means 128*1024.
+	CacheObjects int
+	// ReadOnly starts the server in read-only mode.
+	ReadOnly bool
+	// Passive starts the server in passive mode: it acts on every request
+	// but never replies.
+	Passive bool
+	// MaxConns bounds the concurrent TCP connections; 0 means 4096.
+	MaxConns int
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Defaults and limits.
+const (
+	// DefaultCacheObjects is the cache size when Config.CacheObjects is 0.
+	DefaultCacheObjects = 128 * 1024
+	// DefaultMaxConns is the connection limit when Config.MaxConns is 0.
+	DefaultMaxConns = 4096
+
+	queueOps   = 8192     // operations the database queue holds
+	queueBytes = 32 << 20 // bytes of keys and values it holds
+)
+
+// ErrServerClosed is returned by ServeTCP and ServePacket after Shutdown.
+var ErrServerClosed = errors.New("nmdb: server closed")
+
+// counter is a statistics counter on its own cache line.
+type counter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+// Server is an nmdb server. Its methods are safe for concurrent use.
+type Server struct {
+	log      *slog.Logger
+	store    store.Store
+	cache    *cache.Cache
+	q        *dbq.Queue[replyTo]
+	maxConns int64
+
+	readOnly atomic.Bool
+	passive  atomic.Bool
+	closing  atomic.Bool
+	nconns   atomic.Int64
+	stats    [wire.NumStats]counter
+
+	smallBufs sync.Pool // *[]byte of smallBuf bytes, TCP frames being read
+	bigBufs   sync.Pool // *[]byte of bigBuf bytes
+
+	mu        sync.Mutex // guards the sets below
+	listeners map[net.Listener]struct{}
+	packets   map[*packetConn]struct{}
+	conns     map[*tcpConn]struct{}
+
+	readers    sync.WaitGroup // connection and datagram readers
+	writers    sync.WaitGroup // connection writers
+	workerDone chan struct{}
+	shutOnce   sync.Once
+	shutDone   chan struct{}
+	shutErr    error
+}
+
+// Backends returns the database backends this build has.
+func Backends() []string { return store.Backends() }
+
+// New opens the store and starts the database worker.
+func New(cfg Config) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := store.Open(cfg.Backend, cfg.DBPath, log)
+	if err != nil {
+		return nil, fmt.Errorf("nmdb: %w", err)
+	}
+	return newServer(cfg, st), nil
+}
+
+// newServer builds a server on an open store.
+func newServer(cfg Config, st store.Store) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	objects := cfg.CacheObjects
+	if objects <= 0 {
+		objects = DefaultCacheObjects
+	}
+	maxConns := cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	s := &Server{
+		log:        log,
+		store:      st,
+		cache:      cache.New(objects),
+		q:          dbq.New[replyTo](queueOps, queueBytes),
+		maxConns:   int64(maxConns),
+		listeners:  make(map[net.Listener]struct{}),
+		packets:    make(map[*packetConn]struct{}),
+		conns:      make(map[*tcpConn]struct{}),
+		workerDone: make(chan struct{}),
+		shutDone:   make(chan struct{}),
+	}
+	s.smallBufs.New = func() any { b := make([]byte, smallBuf); return &b }
+	s.bigBufs.New = func() any { b := make([]byte, bigBuf); return &b }
+	s.readOnly.Store(cfg.ReadOnly)
+	s.passive.Store(cfg.Passive)
+	go s.work()
+	return s
+}
+
+// SetReadOnly switches read-only mode, in which set, del, cas and incr are
+// refused with ERR 0x107.
+func (s *Server) SetReadOnly(on bool) { s.readOnly.Store(on) }
+
+// ReadOnly reports whether the server is in read-only mode.
+func (s *Server) ReadOnly() bool { return s.readOnly.Load() }
+
+// SetPassive switches passive mode, in which the server acts on every
+// request but never replies.
+func (s *Server) SetPassive(on bool) { s.passive.Store(on) }
+
+// Passive reports whether the server is in passive mode.
+func (s *Server) Passive() bool { return s.passive.Load() }
+
+// Stats returns the server's wire.NumStats counters, in wire order.
+func (s *Server) Stats() []uint64 {
+	var c [wire.NumStats]uint64
+	s.readStats(&c)
+	return c[:]
+}
+
+// readStats fills c with the counters.
+func (s *Server) readStats(c *[wire.NumStats]uint64) {
+	for i := range c {
+		c[i] = s.stats[i].Load()
+	}
+	c[wire.StatObjectsCached] = uint64(s.cache.Len())
+	c[wire.StatQueueLength] = uint64(s.q.Len())
+}
+
+// inc adds one to counter i.
+func (s *Server) inc(i int) { s.stats[i].Add(1) }
+
+// Shutdown stops the listeners and packet sockets and stops reading from
+// connections, finishes the queued database work and delivers its replies,
+// then closes the connections, the packet sockets and the store. If ctx
+// ends first, connections are closed at once, the store is closed in the
+// background once the queue is done, and ctx's error is returned.
+// Shutdown may be called more than once; later calls wait for the first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() {
+		go func() {
+			s.shutErr = s.shutdown()
+			close(s.shutDone)
+		}()
+	})
+	select {
+	case <-s.shutDone:
+		return s.shutErr
+	case <-ctx.Done():
+		s.mu.Lock()
+		for tc := range s.conns {
+			tc.kill(false)
+		}
+		for p := range s.packets {
+			_ = p.pc.Close()
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("nmdb: shutdown: %w", ctx.Err())
+	}
+}
+
+// shutdown does Shutdown's work in order.
+func (s *Server) shutdown() error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	var errs []error
+	for l := range s.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("nmdb: closing listener: %w", err))
+		}
+	}
+	now := time.Now()
+	for p := range s.packets {
+		_ = p.pc.SetReadDeadline(now)
+	}
+	for tc := range s.conns {
+		_ = tc.c.SetReadDeadline(now)
+	}
+	s.mu.Unlock()
+
+	// No request is read after this; then the queue runs dry and every
+	// reply it owes is handed to its connection or socket.
+	s.readers.Wait()
+	s.q.Close()
+	<-s.workerDone
+	// A client that does not take its last replies does not hold up the
+	// shutdown for long.
+	s.mu.Lock()
+	grace := time.Now().Add(shutdownGrace)
+	for tc := range s.conns {
+		_ = tc.c.SetWriteDeadline(grace)
+	}
+	s.mu.Unlock()
+	s.writers.Wait()
+
+	s.mu.Lock()
+	for p := range s.packets {
+		if err := p.pc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("nmdb: closing %v socket: %w", p.t, err))
+		}
+	}
+	s.mu.Unlock()
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("nmdb: %w", err))
+	}
+	return errors.Join(errs...)
+}
