@@ -293,16 +293,26 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// pick returns the server that holds key.
-func (c *Client) pick(key []byte) (*server, error) {
+// list returns the servers in sharding order: ErrClosed or ErrNoServers
+// when there are none.
+func (c *Client) list() ([]*server, error) {
 	list := *c.servers.Load()
-	switch len(list) {
-	case 0:
+	if len(list) == 0 {
 		if c.closed.Load() {
 			return nil, ErrClosed
 		}
 		return nil, ErrNoServers
-	case 1:
+	}
+	return list, nil
+}
+
+// pick returns the server that holds key.
+func (c *Client) pick(key []byte) (*server, error) {
+	list, err := c.list()
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 1 {
 		return list[0], nil
 	}
 	return list[Select(key, len(list))], nil

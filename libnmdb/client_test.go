@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
-	"github.com/nmdb-go/nmdb/libnmdb/internal/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

@@ -399,11 +399,11 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 		c.putCall(cl)
 		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
 	}
-	if err := c.wait(ctx, ln, cl, deadline, safe && s.retry, req.Op); err != nil {
-		c.putCall(cl)
-		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
+	err := c.wait(ctx, ln, cl, deadline, safe && s.retry, req.Op)
+	if err == nil {
+		err = wire.DecodeReply(cl.msg, &r)
 	}
-	if err := wire.DecodeReply(cl.msg, &r); err != nil {
+	if err != nil {
 		c.putCall(cl)
 		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
 	}
@@ -514,10 +514,23 @@ func (t *streamConn) write(b []byte) error {
 
 func (t *streamConn) Close() error { return t.c.Close() }
 
-// udpConn is a connected UDP socket: one message per datagram.
-type udpConn struct {
-	c   *net.UDPConn
-	buf []byte
+// msgSocket is a socket that keeps message boundaries: each Write sends
+// one message to the server, each Read returns one message from it.
+type msgSocket interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	Close() error
+}
+
+// msgConn is a transport over a msgSocket (UDP, SCTP, TIPC): one message
+// per request and per reply.
+type msgConn struct {
+	sock msgSocket
+	buf  []byte
+}
+
+func newMsgConn(sock msgSocket) *msgConn {
+	return &msgConn{sock: sock, buf: make([]byte, wire.MaxMessage+1)}
 }
 
 func dialUDP(ap netip.AddrPort) (transport, error) {
@@ -525,12 +538,14 @@ func dialUDP(ap netip.AddrPort) (transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &udpConn{c: c, buf: make([]byte, wire.MaxMessage+1)}, nil
+	return newMsgConn(c), nil
 }
 
-func (t *udpConn) readMsg() ([]byte, error) {
+// readMsg returns the next message, skipping any longer than a message
+// can be.
+func (t *msgConn) readMsg() ([]byte, error) {
 	for {
-		n, err := t.c.Read(t.buf)
+		n, err := t.sock.Read(t.buf)
 		if err != nil {
 			return nil, err
 		}
@@ -540,9 +555,9 @@ func (t *udpConn) readMsg() ([]byte, error) {
 	}
 }
 
-func (t *udpConn) write(b []byte) error {
-	_, err := t.c.Write(b)
+func (t *msgConn) write(b []byte) error {
+	_, err := t.sock.Write(b)
 	return err
 }
 
-func (t *udpConn) Close() error { return t.c.Close() }
+func (t *msgConn) Close() error { return t.sock.Close() }

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nmdb-go/nmdb/libnmdb/internal/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

@@ -15,6 +15,36 @@ func unexpected(s *server, op wire.Op, code wire.Code) error {
 	return fmt.Errorf("nmdb: %v on %s: %w: %v", op, s.name, ErrUnexpectedReply, code)
 }
 
+// execKey is exec on the server that holds req.Key.
+func (c *Client) execKey(ctx context.Context, req *wire.Request, safe bool) (*server, *call, wire.Reply, error) {
+	s, err := c.pick(req.Key)
+	if err != nil {
+		return nil, nil, wire.Reply{}, err
+	}
+	cl, r, err := c.exec(ctx, s, req, safe)
+	return s, cl, r, err
+}
+
+// do runs a set, del or cas request, whose reply carries no value, on the
+// server that holds req.Key; safe tells whether a lost datagram may be
+// repeated.
+func (c *Client) do(ctx context.Context, req *wire.Request, safe bool) error {
+	s, cl, r, err := c.execKey(ctx, req, safe)
+	if err != nil {
+		return err
+	}
+	c.putCall(cl)
+	switch {
+	case r.Code == wire.CodeOK:
+		return nil
+	case r.Code == wire.CodeNotIn && req.Op != wire.OpSet:
+		return ErrNotFound
+	case r.Code == wire.CodeNoMatch && req.Op == wire.OpCAS:
+		return ErrNoMatch
+	}
+	return unexpected(s, req.Op, r.Code)
+}
+
 // Get returns the value of key, from the cache or else from the database.
 // It returns ErrNotFound if there is none.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, error) {
@@ -40,12 +70,8 @@ func (c *Client) AppendCacheGet(ctx context.Context, dst, key []byte) ([]byte, e
 }
 
 func (c *Client) get(ctx context.Context, dst, key []byte, flags wire.Flags) ([]byte, error) {
-	s, err := c.pick(key)
-	if err != nil {
-		return dst, err
-	}
 	req := wire.Request{Op: wire.OpGet, Flags: flags, Key: key}
-	cl, r, err := c.exec(ctx, s, &req, true)
+	s, cl, r, err := c.execKey(ctx, &req, true)
 	if err != nil {
 		return dst, err
 	}
@@ -66,35 +92,18 @@ func (c *Client) get(ctx context.Context, dst, key []byte, flags wire.Flags) ([]
 // It returns once the server has queued the write: a later request from
 // any client sees it.
 func (c *Client) Set(ctx context.Context, key, val []byte) error {
-	return c.set(ctx, key, val, 0)
+	return c.do(ctx, &wire.Request{Op: wire.OpSet, Key: key, Val: val}, true)
 }
 
 // SetSync stores val under key in the cache and the database, and returns
 // once the database has it.
 func (c *Client) SetSync(ctx context.Context, key, val []byte) error {
-	return c.set(ctx, key, val, wire.FlagSync)
+	return c.do(ctx, &wire.Request{Op: wire.OpSet, Flags: wire.FlagSync, Key: key, Val: val}, true)
 }
 
 // CacheSet stores val under key in the cache alone.
 func (c *Client) CacheSet(ctx context.Context, key, val []byte) error {
-	return c.set(ctx, key, val, wire.FlagCacheOnly)
-}
-
-func (c *Client) set(ctx context.Context, key, val []byte, flags wire.Flags) error {
-	s, err := c.pick(key)
-	if err != nil {
-		return err
-	}
-	req := wire.Request{Op: wire.OpSet, Flags: flags, Key: key, Val: val}
-	cl, r, err := c.exec(ctx, s, &req, true)
-	if err != nil {
-		return err
-	}
-	defer c.putCall(cl)
-	if r.Code == wire.CodeOK {
-		return nil
-	}
-	return unexpected(s, req.Op, r.Code)
+	return c.do(ctx, &wire.Request{Op: wire.OpSet, Flags: wire.FlagCacheOnly, Key: key, Val: val}, true)
 }
 
 // Del removes key from the cache and queues its removal from the database.
@@ -102,7 +111,7 @@ func (c *Client) set(ctx context.Context, key, val []byte, flags wire.Flags) err
 // Del is not repeated (a late copy could remove a newer value), so it can
 // fail with a timeout.
 func (c *Client) Del(ctx context.Context, key []byte) error {
-	return c.del(ctx, key, 0)
+	return c.do(ctx, &wire.Request{Op: wire.OpDel, Key: key}, false)
 }
 
 // DelSync removes key from the cache and the database and returns once the
@@ -110,34 +119,14 @@ func (c *Client) Del(ctx context.Context, key []byte) error {
 // key. When a datagram was lost and repeated, ErrNotFound can also mean
 // that the first copy removed it.
 func (c *Client) DelSync(ctx context.Context, key []byte) error {
-	return c.del(ctx, key, wire.FlagSync)
+	return c.do(ctx, &wire.Request{Op: wire.OpDel, Flags: wire.FlagSync, Key: key}, true)
 }
 
 // CacheDel removes key from the cache alone. It returns ErrNotFound if the
 // key was not cached (which, as for DelSync, a repeated datagram can also
 // cause).
 func (c *Client) CacheDel(ctx context.Context, key []byte) error {
-	return c.del(ctx, key, wire.FlagCacheOnly)
-}
-
-func (c *Client) del(ctx context.Context, key []byte, flags wire.Flags) error {
-	s, err := c.pick(key)
-	if err != nil {
-		return err
-	}
-	req := wire.Request{Op: wire.OpDel, Flags: flags, Key: key}
-	cl, r, err := c.exec(ctx, s, &req, flags != 0)
-	if err != nil {
-		return err
-	}
-	defer c.putCall(cl)
-	switch r.Code {
-	case wire.CodeOK:
-		return nil
-	case wire.CodeNotIn:
-		return ErrNotFound
-	}
-	return unexpected(s, req.Op, r.Code)
+	return c.do(ctx, &wire.Request{Op: wire.OpDel, Flags: wire.FlagCacheOnly, Key: key}, true)
 }
 
 // CAS replaces the value of key with newVal if it is oldVal, in the cache
@@ -145,34 +134,12 @@ func (c *Client) del(ctx context.Context, key []byte, flags wire.Flags) error {
 // differs, and ErrNotFound if there is no value. Never repeated on a
 // datagram transport.
 func (c *Client) CAS(ctx context.Context, key, oldVal, newVal []byte) error {
-	return c.cas(ctx, key, oldVal, newVal, 0)
+	return c.do(ctx, &wire.Request{Op: wire.OpCAS, Key: key, Old: oldVal, Val: newVal}, false)
 }
 
 // CacheCAS is CAS on the cache alone: ErrNotFound if the key is not cached.
 func (c *Client) CacheCAS(ctx context.Context, key, oldVal, newVal []byte) error {
-	return c.cas(ctx, key, oldVal, newVal, wire.FlagCacheOnly)
-}
-
-func (c *Client) cas(ctx context.Context, key, oldVal, newVal []byte, flags wire.Flags) error {
-	s, err := c.pick(key)
-	if err != nil {
-		return err
-	}
-	req := wire.Request{Op: wire.OpCAS, Flags: flags, Key: key, Old: oldVal, Val: newVal}
-	cl, r, err := c.exec(ctx, s, &req, false)
-	if err != nil {
-		return err
-	}
-	defer c.putCall(cl)
-	switch r.Code {
-	case wire.CodeOK:
-		return nil
-	case wire.CodeNoMatch:
-		return ErrNoMatch
-	case wire.CodeNotIn:
-		return ErrNotFound
-	}
-	return unexpected(s, req.Op, r.Code)
+	return c.do(ctx, &wire.Request{Op: wire.OpCAS, Flags: wire.FlagCacheOnly, Key: key, Old: oldVal, Val: newVal}, false)
 }
 
 // Incr adds delta to the counter stored under key, in the cache and the
@@ -191,12 +158,8 @@ func (c *Client) CacheIncr(ctx context.Context, key []byte, delta int64) (int64,
 }
 
 func (c *Client) incr(ctx context.Context, key []byte, delta int64, flags wire.Flags) (int64, error) {
-	s, err := c.pick(key)
-	if err != nil {
-		return 0, err
-	}
 	req := wire.Request{Op: wire.OpIncr, Flags: flags, Key: key, Delta: delta}
-	cl, r, err := c.exec(ctx, s, &req, false)
+	s, cl, r, err := c.execKey(ctx, &req, false)
 	if err != nil {
 		return 0, err
 	}
@@ -293,12 +256,9 @@ func (c *Client) Keys(ctx context.Context) iter.Seq2[[]byte, error] {
 // counters than wire.ClassicStats. The servers are asked in parallel; if
 // any fails, Stats returns the first error in sharding order.
 func (c *Client) Stats(ctx context.Context) ([][]uint64, error) {
-	list := *c.servers.Load()
-	if len(list) == 0 {
-		if c.closed.Load() {
-			return nil, ErrClosed
-		}
-		return nil, ErrNoServers
+	list, err := c.list()
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]uint64, len(list))
 	errs := make([]error, len(list))

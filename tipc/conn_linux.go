@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nmdb-go/nmdb/nmdb/sockfd"
 )
 
 // oobSize is the control buffer size for recvmsg. It holds a TIPC_DESTNAME
@@ -24,10 +26,8 @@ const oobSize = 64
 // Conn is an AF_TIPC SOCK_RDM socket. It implements net.PacketConn and is
 // safe for concurrent use by multiple goroutines.
 type Conn struct {
-	f      *os.File
-	rc     syscall.RawConn
-	local  Addr // the bound service range, or the socket address if unbound
-	closed atomic.Bool
+	fd    *sockfd.FD
+	local Addr // the bound service range, or the socket address if unbound
 
 	returned  atomic.Uint64
 	truncated atomic.Uint64
@@ -98,17 +98,11 @@ func getsockname(fd int, a *Addr) error {
 }
 
 func newConn(fd int, local Addr) (*Conn, error) {
-	f := os.NewFile(uintptr(fd), "tipc:"+local.String())
-	if f == nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tipc: invalid descriptor %d", fd)
-	}
-	rc, err := f.SyscallConn()
+	sfd, err := sockfd.New(fd, "tipc:"+local.String())
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("tipc: %w", err)
 	}
-	c := &Conn{f: f, rc: rc, local: local}
+	c := &Conn{fd: sfd, local: local}
 	c.reads.New = func() any { return newReadOp() }
 	c.writes.New = func() any { return newWriteOp() }
 	return c, nil
@@ -137,23 +131,12 @@ func newReadOp() *readOp {
 }
 
 func (op *readOp) recv(fd uintptr) bool {
-	for {
-		op.hdr.Namelen = sizeofRaw
-		op.hdr.SetControllen(oobSize)
-		op.hdr.Flags = 0
-		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&op.hdr)), 0)
-		switch e {
-		case 0:
-			op.n, op.err = int(r), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			op.n, op.err = 0, e
-		}
-		return true
-	}
+	op.hdr.Namelen = sizeofRaw
+	op.hdr.SetControllen(oobSize)
+	op.hdr.Flags = 0
+	var done bool
+	op.n, done, op.err = sockfd.Recvmsg(fd, &op.hdr)
+	return done
 }
 
 // returned reports whether the control data holds a TIPC_ERRINFO, which
@@ -199,25 +182,9 @@ func newWriteOp() *writeOp {
 }
 
 func (op *writeOp) send(fd uintptr) bool {
-	var b unsafe.Pointer
-	if len(op.p) > 0 {
-		b = unsafe.Pointer(&op.p[0])
-	}
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(b), uintptr(len(op.p)),
-			unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&op.name)), uintptr(sizeofRaw))
-		switch e {
-		case 0:
-			op.n, op.err = int(r), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			op.n, op.err = 0, e
-		}
-		return true
-	}
+	var done bool
+	op.n, done, op.err = sockfd.Sendto(fd, op.p, unsafe.Pointer(&op.name), sizeofRaw)
+	return done
 }
 
 // ReadFromTIPC reads one datagram into p and stores the sender's socket
@@ -234,7 +201,7 @@ func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) {
 	op.iov.Base = &p[0]
 	op.iov.SetLen(len(p))
 	for {
-		if err := c.rc.Read(op.fn); err != nil {
+		if err := c.fd.RawConn().Read(op.fn); err != nil {
 			return 0, c.opError("read", nil, err)
 		}
 		if op.err != nil {
@@ -294,7 +261,7 @@ func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) {
 	defer c.writes.Put(op)
 	to.toRaw(&op.name)
 	op.p = p
-	err := c.rc.Write(op.fn)
+	err := c.fd.RawConn().Write(op.fn)
 	op.p = nil
 	if err != nil {
 		return 0, c.opError("write", to, err)
@@ -317,13 +284,7 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // Close closes the socket. Blocked reads and writes return an error
 // matching net.ErrClosed.
 func (c *Conn) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
-		return c.opError("close", nil, net.ErrClosed)
-	}
-	if err := c.f.Close(); err != nil {
-		return c.opError("close", nil, err)
-	}
-	return nil
+	return c.wrap("close", c.fd.Close())
 }
 
 // LocalAddr returns the bound service range for a Conn from Listen, and
@@ -338,7 +299,7 @@ func (c *Conn) LocalAddr() net.Addr {
 func (c *Conn) SocketAddr() (*Addr, error) {
 	a := new(Addr)
 	var err error
-	if cerr := c.rc.Control(func(fd uintptr) { err = getsockname(int(fd), a) }); cerr != nil {
+	if cerr := c.fd.RawConn().Control(func(fd uintptr) { err = getsockname(int(fd), a) }); cerr != nil {
 		return nil, c.opError("getsockname", nil, cerr)
 	}
 	if err != nil {
@@ -349,26 +310,17 @@ func (c *Conn) SocketAddr() (*Addr, error) {
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if err := c.f.SetDeadline(t); err != nil {
-		return c.opError("set deadline", nil, err)
-	}
-	return nil
+	return c.wrap("set deadline", c.fd.SetDeadline(t))
 }
 
 // SetReadDeadline sets the deadline for future and pending reads.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if err := c.f.SetReadDeadline(t); err != nil {
-		return c.opError("set read deadline", nil, err)
-	}
-	return nil
+	return c.wrap("set read deadline", c.fd.SetReadDeadline(t))
 }
 
 // SetWriteDeadline sets the deadline for future and pending writes.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	if err := c.f.SetWriteDeadline(t); err != nil {
-		return c.opError("set write deadline", nil, err)
-	}
-	return nil
+	return c.wrap("set write deadline", c.fd.SetWriteDeadline(t))
 }
 
 // SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
@@ -382,14 +334,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 }
 
 func (c *Conn) setsockoptInt(level, opt, v int, name string) error {
-	var err error
-	if cerr := c.rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), level, opt, v) }); cerr != nil {
-		return c.opError("setsockopt", nil, cerr)
-	}
-	if err != nil {
-		return c.opError("setsockopt", nil, os.NewSyscallError("setsockopt "+name, err))
-	}
-	return nil
+	return c.wrap("setsockopt", c.fd.SetsockoptInt(level, opt, v, name))
 }
 
 // SetReturnUndeliverable chooses what happens to messages this socket
@@ -410,7 +355,7 @@ func (c *Conn) SetReturnUndeliverable(on bool) error {
 // SyscallConn returns the raw connection, for socket options this package
 // does not cover.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return c.rc, nil
+	return c.fd.RawConn(), nil
 }
 
 // Drops returns how many received datagrams were dropped, by reason.
@@ -432,13 +377,19 @@ func (c *Conn) Dropped() uint64 {
 // opError wraps err in a *net.OpError, turning the poller's "file closed"
 // error into net.ErrClosed once Close has been called.
 func (c *Conn) opError(op string, addr net.Addr, err error) error {
-	if c.closed.Load() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
-		err = net.ErrClosed
-	}
 	la := c.local
-	oe := &net.OpError{Op: op, Net: "tipc", Source: &la, Err: err}
+	oe := &net.OpError{Op: op, Net: "tipc", Source: &la, Err: c.fd.ClosedErr(err)}
 	if addr != nil {
 		oe.Addr = addr
 	}
 	return oe
+}
+
+// wrap is opError for an operation with no peer address, and nil for no
+// error.
+func (c *Conn) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return c.opError(op, nil, err)
 }

@@ -166,41 +166,68 @@ const (
 	modeCache              // cache only
 )
 
-// flags parses a command's own options: -cache, -sync when withSync, and
-// whatever setup adds. It returns the flag set and the write mode.
-func (a *app) flags(name string, args []string, withSync bool, setup func(*flag.FlagSet)) (*flag.FlagSet, mode, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// cmdline describes the command line of a command.
+type cmdline struct {
+	sync   bool                // -sync is accepted besides -cache
+	jobs   *int                // if not nil, -j (requests in flight, at least 1) goes here
+	lo, hi int                 // how many positional arguments it takes
+	want   string              // names them, for usage errors
+	one    bool                // it walks keys, so needs exactly one -s server
+	extra  func(*flag.FlagSet) // defines further options, or nil
+}
+
+// parse parses a command's arguments as cl describes them. It returns the
+// flag set, holding the positional arguments, and the write mode.
+func (a *app) parse(args []string, cl cmdline) (*flag.FlagSet, mode, error) {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cache := fs.Bool("cache", false, "cache only")
-	var sync *bool
-	if withSync {
-		sync = fs.Bool("sync", false, "wait for the database")
+	sync := new(bool)
+	if cl.sync {
+		fs.BoolVar(sync, "sync", false, "wait for the database")
 	}
-	if setup != nil {
-		setup(fs)
+	if cl.jobs != nil {
+		fs.IntVar(cl.jobs, "j", defaultJobs, "requests in flight")
+	}
+	if cl.extra != nil {
+		cl.extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	m := modeNormal
-	if *cache {
+	switch {
+	case *cache && *sync:
+		return nil, 0, fmt.Errorf("%w: -cache and -sync exclude each other", errUsage)
+	case *cache:
 		m = modeCache
-	}
-	if sync != nil && *sync {
-		if m == modeCache {
-			return nil, 0, fmt.Errorf("%w: -cache and -sync exclude each other", errUsage)
-		}
+	case *sync:
 		m = modeSync
+	}
+	if n := fs.NArg(); n < cl.lo || n > cl.hi {
+		return nil, 0, fmt.Errorf("%w: want %s", errUsage, cl.want)
+	}
+	if cl.one && len(a.servers) != 1 {
+		return nil, 0, fmt.Errorf("%w: walking keys needs exactly one server (-s), got %d", errUsage, len(a.servers))
+	}
+	if cl.jobs != nil && *cl.jobs < 1 {
+		return nil, 0, fmt.Errorf("%w: -j must be at least 1", errUsage)
 	}
 	return fs, m, nil
 }
 
-// nargs checks the number of positional arguments.
-func nargs(fs *flag.FlagSet, lo, hi int, names string) error {
-	if n := fs.NArg(); n < lo || n > hi {
-		return fmt.Errorf("%w: want %s", errUsage, names)
+// parseKey is parse for a command whose first positional argument is a
+// key, which it decodes.
+func (a *app) parseKey(args []string, cl cmdline) (*flag.FlagSet, mode, []byte, error) {
+	fs, m, err := a.parse(args, cl)
+	if err != nil {
+		return nil, 0, nil, err
 	}
-	return nil
+	key, err := a.arg(fs.Arg(0))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return fs, m, key, nil
 }
 
 // arg decodes a key or value given on the command line.
@@ -213,19 +240,6 @@ func (a *app) arg(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %q is not hexadecimal: %w", errUsage, s, err)
 	}
 	return b, nil
-}
-
-// args decodes several arguments.
-func (a *app) args(ss ...string) ([][]byte, error) {
-	out := make([][]byte, len(ss))
-	for i, s := range ss {
-		b, err := a.arg(s)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = b
-	}
-	return out, nil
 }
 
 // output writes a value or key: raw bytes, or hexadecimal and a newline
@@ -246,60 +260,41 @@ func (a *app) output(b []byte, newline bool) error {
 	return nil
 }
 
-// connect returns a client for the -s servers.
-func (a *app) connect() (*libnmdb.Client, error) {
-	return connect(a.servers, a.timeout)
-}
-
-// connectOne returns a client for the single -s server that key walks need.
-func (a *app) connectOne() (*libnmdb.Client, error) {
-	if len(a.servers) != 1 {
-		return nil, fmt.Errorf("%w: walking keys needs exactly one server (-s), got %d", errUsage, len(a.servers))
-	}
-	return a.connect()
-}
-
-func (a *app) get(ctx context.Context, args []string) error {
-	fs, m, err := a.flags("get", args, false, nil)
-	if err != nil {
-		return err
-	}
-	if err := nargs(fs, 1, 1, "KEY"); err != nil {
-		return err
-	}
-	key, err := a.arg(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	c, err := a.connect()
+// withClient connects to the -s servers, calls f with the client and
+// closes it.
+func (a *app) withClient(f func(*libnmdb.Client) error) error {
+	c, err := connect(a.servers, a.timeout)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var v []byte
-	if m == modeCache {
-		v, err = c.CacheGet(ctx, key)
-	} else {
-		v, err = c.Get(ctx, key)
-	}
+	return f(c)
+}
+
+func (a *app) get(ctx context.Context, args []string) error {
+	_, m, key, err := a.parseKey(args, cmdline{lo: 1, hi: 1, want: "KEY"})
 	if err != nil {
 		return err
 	}
-	return a.output(v, false)
+	return a.withClient(func(c *libnmdb.Client) error {
+		get := c.Get
+		if m == modeCache {
+			get = c.CacheGet
+		}
+		v, err := get(ctx, key)
+		if err != nil {
+			return err
+		}
+		return a.output(v, false)
+	})
 }
 
 func (a *app) set(ctx context.Context, args []string) error {
 	var counter bool
-	fs, m, err := a.flags("set", args, true, func(fs *flag.FlagSet) {
-		fs.BoolVar(&counter, "counter", false, "store VALUE as a counter for incr")
-	})
-	if err != nil {
-		return err
-	}
-	if err := nargs(fs, 1, 2, "KEY [VALUE]"); err != nil {
-		return err
-	}
-	key, err := a.arg(fs.Arg(0))
+	fs, m, key, err := a.parseKey(args, cmdline{sync: true, lo: 1, hi: 2, want: "KEY [VALUE]",
+		extra: func(flags *flag.FlagSet) {
+			flags.BoolVar(&counter, "counter", false, "store VALUE as a counter for incr")
+		}})
 	if err != nil {
 		return err
 	}
@@ -320,12 +315,9 @@ func (a *app) set(ctx context.Context, args []string) error {
 			return fmt.Errorf("reading the value from standard input: %w", err)
 		}
 	}
-	c, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return setMode(ctx, c, m, key, val)
+	return a.withClient(func(c *libnmdb.Client) error {
+		return setMode(ctx, c, m, key, val)
+	})
 }
 
 // setMode stores one pair in mode m.
@@ -340,63 +332,45 @@ func setMode(ctx context.Context, c *libnmdb.Client, m mode, key, val []byte) er
 }
 
 func (a *app) del(ctx context.Context, args []string) error {
-	fs, m, err := a.flags("del", args, true, nil)
+	_, m, key, err := a.parseKey(args, cmdline{sync: true, lo: 1, hi: 1, want: "KEY"})
 	if err != nil {
 		return err
 	}
-	if err := nargs(fs, 1, 1, "KEY"); err != nil {
-		return err
-	}
-	key, err := a.arg(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	c, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	switch m {
-	case modeSync:
-		return c.DelSync(ctx, key)
-	case modeCache:
-		return c.CacheDel(ctx, key)
-	}
-	return c.Del(ctx, key)
+	return a.withClient(func(c *libnmdb.Client) error {
+		switch m {
+		case modeSync:
+			return c.DelSync(ctx, key)
+		case modeCache:
+			return c.CacheDel(ctx, key)
+		}
+		return c.Del(ctx, key)
+	})
 }
 
 func (a *app) cas(ctx context.Context, args []string) error {
-	fs, m, err := a.flags("cas", args, false, nil)
+	fs, m, key, err := a.parseKey(args, cmdline{lo: 3, hi: 3, want: "KEY OLD NEW"})
 	if err != nil {
 		return err
 	}
-	if err := nargs(fs, 3, 3, "KEY OLD NEW"); err != nil {
-		return err
-	}
-	kv, err := a.args(fs.Args()...)
+	oldVal, err := a.arg(fs.Arg(1))
 	if err != nil {
 		return err
 	}
-	c, err := a.connect()
+	newVal, err := a.arg(fs.Arg(2))
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if m == modeCache {
-		return c.CacheCAS(ctx, kv[0], kv[1], kv[2])
-	}
-	return c.CAS(ctx, kv[0], kv[1], kv[2])
+	return a.withClient(func(c *libnmdb.Client) error {
+		cas := c.CAS
+		if m == modeCache {
+			cas = c.CacheCAS
+		}
+		return cas(ctx, key, oldVal, newVal)
+	})
 }
 
 func (a *app) incr(ctx context.Context, args []string) error {
-	fs, m, err := a.flags("incr", args, false, nil)
-	if err != nil {
-		return err
-	}
-	if err := nargs(fs, 2, 2, "KEY DELTA"); err != nil {
-		return err
-	}
-	key, err := a.arg(fs.Arg(0))
+	fs, m, key, err := a.parseKey(args, cmdline{lo: 2, hi: 2, want: "KEY DELTA"})
 	if err != nil {
 		return err
 	}
@@ -404,48 +378,37 @@ func (a *app) incr(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: DELTA %q is not a decimal integer", errUsage, fs.Arg(1))
 	}
-	c, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var n int64
-	if m == modeCache {
-		n, err = c.CacheIncr(ctx, key, delta)
-	} else {
-		n, err = c.Incr(ctx, key, delta)
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintln(a.stdout, n); err != nil {
-		return fmt.Errorf("writing output: %w", err)
-	}
-	return nil
+	return a.withClient(func(c *libnmdb.Client) error {
+		incr := c.Incr
+		if m == modeCache {
+			incr = c.CacheIncr
+		}
+		n, err := incr(ctx, key, delta)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintln(a.stdout, n); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+		return nil
+	})
 }
 
 func (a *app) keys(ctx context.Context, args []string) error {
-	fs, _, err := a.flags("keys", args, false, nil)
-	if err != nil {
+	if _, _, err := a.parse(args, cmdline{want: "no arguments", one: true}); err != nil {
 		return err
 	}
-	if err := nargs(fs, 0, 0, "no arguments"); err != nil {
-		return err
-	}
-	c, err := a.connectOne()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	for k, err := range c.Keys(ctx) {
-		if err != nil {
-			return fmt.Errorf("walking keys: %w", err)
+	return a.withClient(func(c *libnmdb.Client) error {
+		for k, err := range c.Keys(ctx) {
+			if err != nil {
+				return fmt.Errorf("walking keys: %w", err)
+			}
+			if err := a.output(k, true); err != nil {
+				return err
+			}
 		}
-		if err := a.output(k, true); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // walk yields every pair of the single server of c. Keys deleted between
@@ -472,81 +435,73 @@ func walk(ctx context.Context, c *libnmdb.Client) iter.Seq2[record, error] {
 	}
 }
 
-func (a *app) dump(ctx context.Context, args []string) (err error) {
-	fs, _, err := a.flags("dump", args, false, nil)
+func (a *app) dump(ctx context.Context, args []string) error {
+	fs, _, err := a.parse(args, cmdline{lo: 1, hi: 1, want: "FILE", one: true})
 	if err != nil {
 		return err
 	}
-	if err := nargs(fs, 1, 1, "FILE"); err != nil {
-		return err
-	}
-	c, err := a.connectOne()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-
-	name := fs.Arg(0)
-	var out io.Writer = a.stdout
-	if name != "-" {
-		// Write next to the destination and rename once complete, so
-		// that FILE is never a partial dump.
-		f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-		if err != nil {
-			return fmt.Errorf("creating dump file: %w", err)
-		}
-		defer func() {
-			if cerr := f.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("closing dump file: %w", cerr)
+	var n uint64
+	err = a.withClient(func(c *libnmdb.Client) error {
+		return a.writeFile(fs.Arg(0), func(w io.Writer) error {
+			dw, err := newDumpWriter(w)
+			if err != nil {
+				return err
 			}
-			if err == nil {
-				if rerr := os.Rename(f.Name(), name); rerr != nil {
-					err = fmt.Errorf("renaming dump file: %w", rerr)
+			for r, err := range walk(ctx, c) {
+				if err != nil {
+					return err
+				}
+				if err := dw.write(r.key, r.val); err != nil {
+					return err
 				}
 			}
-			if err != nil {
-				os.Remove(f.Name())
-			}
-		}()
-		out = f
-	}
-	dw, err := newDumpWriter(out)
-	if err != nil {
-		return err
-	}
-	for r, err := range walk(ctx, c) {
-		if err != nil {
-			return err
-		}
-		if err := dw.write(r.key, r.val); err != nil {
-			return err
-		}
-	}
-	if err := dw.close(); err != nil {
-		return err
-	}
-	if f, ok := out.(*os.File); ok && out != a.stdout {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("syncing dump file: %w", err)
-		}
-	}
-	fmt.Fprintf(a.stderr, "nmdb-cli: dumped %d pairs from %s\n", dw.n, a.servers[0])
-	return nil
-}
-
-func (a *app) restore(ctx context.Context, args []string) error {
-	var jobs int
-	fs, m, err := a.flags("restore", args, true, func(fs *flag.FlagSet) {
-		fs.IntVar(&jobs, "j", defaultJobs, "requests in flight")
+			n = dw.n
+			return dw.close()
+		})
 	})
 	if err != nil {
 		return err
 	}
-	if err := nargs(fs, 1, 1, "FILE"); err != nil {
-		return err
+	fmt.Fprintf(a.stderr, "nmdb-cli: dumped %d pairs from %s\n", n, a.servers[0])
+	return nil
+}
+
+// writeFile calls write with standard output for name "-", and otherwise
+// with a new file next to name that becomes name, synced, only once write
+// succeeded: name is never left partly written.
+func (a *app) writeFile(name string, write func(io.Writer) error) error {
+	if name == "-" {
+		return write(a.stdout)
 	}
-	if jobs < 1 {
-		return fmt.Errorf("%w: -j must be at least 1", errUsage)
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("creating dump file: %w", err)
+	}
+	err = write(f)
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			err = fmt.Errorf("syncing dump file: %w", err)
+		}
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing dump file: %w", cerr)
+	}
+	if err == nil {
+		if err = os.Rename(f.Name(), name); err != nil {
+			err = fmt.Errorf("renaming dump file: %w", err)
+		}
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+func (a *app) restore(ctx context.Context, args []string) error {
+	var jobs int
+	fs, m, err := a.parse(args, cmdline{sync: true, jobs: &jobs, lo: 1, hi: 1, want: "FILE"})
+	if err != nil {
+		return err
 	}
 	in := a.stdin
 	if name := fs.Arg(0); name != "-" {
@@ -557,54 +512,40 @@ func (a *app) restore(ctx context.Context, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	c, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	n, err := load(ctx, c, readDump(in), m, jobs)
-	if err != nil {
-		return fmt.Errorf("after %d pairs: %w", n, err)
-	}
-	fmt.Fprintf(a.stderr, "nmdb-cli: restored %d pairs into %d servers\n", n, c.NumServers())
-	return nil
+	return a.withClient(func(c *libnmdb.Client) error {
+		n, err := load(ctx, c, readDump(in), m, jobs)
+		if err != nil {
+			return fmt.Errorf("after %d pairs: %w", n, err)
+		}
+		fmt.Fprintf(a.stderr, "nmdb-cli: restored %d pairs into %d servers\n", n, c.NumServers())
+		return nil
+	})
 }
 
 func (a *app) copy(ctx context.Context, args []string) error {
 	var jobs int
 	var from serverList
-	fs, m, err := a.flags("copy", args, true, func(fs *flag.FlagSet) {
-		fs.IntVar(&jobs, "j", defaultJobs, "requests in flight")
-		fs.Var(&from, "from", "server to copy from")
-	})
+	_, m, err := a.parse(args, cmdline{sync: true, jobs: &jobs, want: "no arguments besides -from",
+		extra: func(fs *flag.FlagSet) { fs.Var(&from, "from", "server to copy from") }})
 	if err != nil {
-		return err
-	}
-	if err := nargs(fs, 0, 0, "no arguments besides -from"); err != nil {
 		return err
 	}
 	if len(from) != 1 {
 		return fmt.Errorf("%w: copy needs exactly one -from SERVER", errUsage)
-	}
-	if jobs < 1 {
-		return fmt.Errorf("%w: -j must be at least 1", errUsage)
 	}
 	src, err := connect(from, a.timeout)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := a.connect()
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	n, err := load(ctx, dst, walk(ctx, src), m, jobs)
-	if err != nil {
-		return fmt.Errorf("after %d pairs: %w", n, err)
-	}
-	fmt.Fprintf(a.stderr, "nmdb-cli: copied %d pairs from %s into %d servers\n", n, from[0], dst.NumServers())
-	return nil
+	return a.withClient(func(dst *libnmdb.Client) error {
+		n, err := load(ctx, dst, walk(ctx, src), m, jobs)
+		if err != nil {
+			return fmt.Errorf("after %d pairs: %w", n, err)
+		}
+		fmt.Fprintf(a.stderr, "nmdb-cli: copied %d pairs from %s into %d servers\n", n, from[0], dst.NumServers())
+		return nil
+	})
 }
 
 // load stores every record of src into the servers of c, with jobs

@@ -17,31 +17,14 @@ import (
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
 
 // startServer runs an in-process server on a free loopback TCP port and
 // returns its address in the command line's syntax.
 func startServer(t *testing.T) string {
 	t.Helper()
-	s, err := nmdb.New(nmdb.Config{DBPath: t.TempDir()})
-	if err != nil {
-		t.Fatalf("nmdb.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.ServeTCP(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-	})
-	return "tcp:" + l.Addr().String()
+	return "tcp:" + nmdbtest.Start(t, "tcp", nmdb.Config{}).Addr.String()
 }
 
 // result is the outcome of one run of the program.
@@ -441,48 +424,21 @@ func TestRestoreDamaged(t *testing.T) {
 }
 
 func TestRestoreIntoReadOnly(t *testing.T) {
-	s, err := nmdb.New(nmdb.Config{DBPath: t.TempDir(), ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.ServeTCP(l) }()
-	t.Cleanup(func() {
-		s.Shutdown(context.Background())
-		<-done
-	})
+	srv := nmdbtest.Start(t, "tcp", nmdb.Config{ReadOnly: true})
 	var dump bytes.Buffer
 	dw, _ := newDumpWriter(&dump)
 	for i := range 50 {
 		dw.write([]byte(strconv.Itoa(i)), []byte("v"))
 	}
 	dw.close()
-	r := must(t, exitError, dump.String(), "-s", "tcp:"+l.Addr().String(), "restore", "-")
+	r := must(t, exitError, dump.String(), "-s", "tcp:"+srv.Addr.String(), "restore", "-")
 	if !strings.Contains(r.err, "read-only") {
 		t.Errorf("stderr %q: want the server's error", r.err)
 	}
 }
 
 func TestUDPServer(t *testing.T) {
-	s, err := nmdb.New(nmdb.Config{DBPath: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.ServePacket(pc, nmdb.UDP) }()
-	t.Cleanup(func() {
-		s.Shutdown(context.Background())
-		<-done
-	})
-	srv := "udp:" + pc.LocalAddr().String()
+	srv := "udp:" + nmdbtest.Start(t, "udp", nmdb.Config{}).Addr.String()
 	must(t, exitOK, "", "-s", srv, "set", "-sync", "k", "over udp")
 	if r := must(t, exitOK, "", "-s", srv, "get", "k"); r.out != "over udp" {
 		t.Errorf("get over UDP: %q", r.out)

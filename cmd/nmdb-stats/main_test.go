@@ -8,40 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
-// startServer runs an in-process server on a free loopback TCP port and
-// returns it and its port.
-func startServer(t *testing.T) (*nmdb.Server, int) {
-	t.Helper()
-	s, err := nmdb.New(nmdb.Config{DBPath: t.TempDir()})
-	if err != nil {
-		t.Fatalf("nmdb.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.ServeTCP(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-	})
-	return s, l.Addr().(*net.TCPAddr).Port
-}
-
 func TestStatsOutput(t *testing.T) {
-	_, port := startServer(t)
+	port := nmdbtest.Start(t, "tcp", nmdb.Config{}).Port()
 	c := libnmdb.New()
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", port); err != nil {

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
-	"github.com/nmdb-go/nmdb/libnmdb/internal/nmdbtest"
 	"github.com/nmdb-go/nmdb/libnmdb/memo"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
 
 func testCtx(t *testing.T) context.Context {

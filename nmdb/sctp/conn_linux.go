@@ -16,6 +16,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nmdb-go/nmdb/nmdb/sockfd"
 )
 
 // Kernel constants golang.org/x/sys/unix does not define (linux/sctp.h).
@@ -37,13 +39,11 @@ const (
 // safe for concurrent use by multiple goroutines (reads are serialized,
 // since a message may arrive in several pieces).
 type Conn struct {
-	f      *os.File
-	rc     syscall.RawConn
+	fd     *sockfd.FD
 	family int
 	local  Addr
 	peer   netip.AddrPort // set by Dial
 	dialed bool
-	closed atomic.Bool
 
 	truncated     atomic.Uint64
 	notifications atomic.Uint64
@@ -152,14 +152,14 @@ func (c *Conn) waitUp(ctx context.Context) error {
 	// into the past, which wakes the read below.
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		c.f.SetReadDeadline(time.Unix(1, 0))
+		c.fd.SetReadDeadline(time.Unix(1, 0))
 		close(fired)
 	})
 	defer func() {
 		if !stop() {
 			<-fired
 		}
-		c.f.SetReadDeadline(time.Time{})
+		c.fd.SetReadDeadline(time.Time{})
 	}()
 	var buf [notificationSize]byte
 	for {
@@ -305,17 +305,11 @@ func newConn(fd, family int, peer netip.AddrPort, dialed bool) (*Conn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "sctp:"+local.String())
-	if f == nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("sctp: invalid descriptor %d", fd)
-	}
-	rc, err := f.SyscallConn()
+	sfd, err := sockfd.New(fd, "sctp:"+local.String())
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("sctp: %w", err)
 	}
-	c := &Conn{f: f, rc: rc, family: family, local: Addr{local}, peer: peer, dialed: dialed}
+	c := &Conn{fd: sfd, family: family, local: Addr{local}, peer: peer, dialed: dialed}
 	c.rop.init()
 	c.writes.New = func() any { return newWriteOp() }
 	return c, nil
@@ -340,22 +334,15 @@ func (op *readOp) init() {
 }
 
 func (op *readOp) recv(fd uintptr) bool {
-	for {
-		op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.raw))
-		op.hdr.Flags = 0
-		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&op.hdr)), 0)
-		switch e {
-		case 0:
-			op.n, op.flags, op.err = int(r), int(op.hdr.Flags), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			op.n, op.flags, op.err = 0, 0, e
-		}
-		return true
+	op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.raw))
+	op.hdr.Flags = 0
+	var done bool
+	op.n, done, op.err = sockfd.Recvmsg(fd, &op.hdr)
+	op.flags = 0
+	if op.err == nil {
+		op.flags = int(op.hdr.Flags)
 	}
+	return done
 }
 
 // readMsg reads one whole message or notification into p, reassembling
@@ -383,7 +370,7 @@ func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err er
 			op.iov.Base = &p[off]
 			op.iov.SetLen(len(p) - off)
 		}
-		if err := c.rc.Read(op.fn); err != nil {
+		if err := c.fd.RawConn().Read(op.fn); err != nil {
 			return 0, from, false, c.opError("read", nil, err)
 		}
 		if op.err != nil {
@@ -477,25 +464,9 @@ func newWriteOp() *writeOp {
 }
 
 func (op *writeOp) send(fd uintptr) bool {
-	var b unsafe.Pointer
-	if len(op.p) > 0 {
-		b = unsafe.Pointer(&op.p[0])
-	}
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(b), uintptr(len(op.p)),
-			unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&op.name.raw)), uintptr(op.nlen))
-		switch e {
-		case 0:
-			op.n, op.err = int(r), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			op.n, op.err = 0, e
-		}
-		return true
-	}
+	var done bool
+	op.n, done, op.err = sockfd.Sendto(fd, op.p, unsafe.Pointer(&op.name.raw), op.nlen)
+	return done
 }
 
 // WriteToAddrPort sends p as one message to the peer at to, over the
@@ -509,7 +480,7 @@ func (c *Conn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 		return 0, c.opError("write", &Addr{to}, err)
 	}
 	op.nlen, op.p = l, p
-	err = c.rc.Write(op.fn)
+	err = c.fd.RawConn().Write(op.fn)
 	op.p = nil
 	if err != nil {
 		return 0, c.opError("write", &Addr{to}, err)
@@ -551,13 +522,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Close closes the socket, aborting its associations' pending data.
 // Blocked reads and writes return an error matching net.ErrClosed.
 func (c *Conn) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
-		return c.opError("close", nil, net.ErrClosed)
-	}
-	if err := c.f.Close(); err != nil {
-		return c.opError("close", nil, err)
-	}
-	return nil
+	return c.wrap("close", c.fd.Close())
 }
 
 // LocalAddr returns the address the socket is bound to.
@@ -577,26 +542,17 @@ func (c *Conn) RemoteAddr() net.Addr {
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if err := c.f.SetDeadline(t); err != nil {
-		return c.opError("set deadline", nil, err)
-	}
-	return nil
+	return c.wrap("set deadline", c.fd.SetDeadline(t))
 }
 
 // SetReadDeadline sets the deadline for future and pending reads.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if err := c.f.SetReadDeadline(t); err != nil {
-		return c.opError("set read deadline", nil, err)
-	}
-	return nil
+	return c.wrap("set read deadline", c.fd.SetReadDeadline(t))
 }
 
 // SetWriteDeadline sets the deadline for future and pending writes.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	if err := c.f.SetWriteDeadline(t); err != nil {
-		return c.opError("set write deadline", nil, err)
-	}
-	return nil
+	return c.wrap("set write deadline", c.fd.SetWriteDeadline(t))
 }
 
 // SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
@@ -610,20 +566,13 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 }
 
 func (c *Conn) setsockoptInt(level, opt, v int, name string) error {
-	var err error
-	if cerr := c.rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), level, opt, v) }); cerr != nil {
-		return c.opError("setsockopt", nil, cerr)
-	}
-	if err != nil {
-		return c.opError("setsockopt", nil, os.NewSyscallError("setsockopt "+name, err))
-	}
-	return nil
+	return c.wrap("setsockopt", c.fd.SetsockoptInt(level, opt, v, name))
 }
 
 // SyscallConn returns the raw connection, for socket options this package
 // does not cover.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return c.rc, nil
+	return c.fd.RawConn(), nil
 }
 
 // Drops returns how many received messages were dropped, by reason.
@@ -645,13 +594,19 @@ func (c *Conn) Dropped() uint64 {
 // opError wraps err in a *net.OpError, turning the poller's "file closed"
 // error into net.ErrClosed once Close has been called.
 func (c *Conn) opError(op string, addr net.Addr, err error) error {
-	if c.closed.Load() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
-		err = net.ErrClosed
-	}
 	la := c.local
-	oe := &net.OpError{Op: op, Net: "sctp", Source: &la, Err: err}
+	oe := &net.OpError{Op: op, Net: "sctp", Source: &la, Err: c.fd.ClosedErr(err)}
 	if addr != nil {
 		oe.Addr = addr
 	}
 	return oe
+}
+
+// wrap is opError for an operation with no peer address, and nil for no
+// error.
+func (c *Conn) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return c.opError(op, nil, err)
 }

@@ -223,7 +223,7 @@ func TestFrames(t *testing.T) {
 func TestCounters(t *testing.T) {
 	good := map[string]int64{
 		"0\x00": 0, "42\x00": 42, "-5\x00": -5, "+7\x00": 7, "  \t12\x00": 12,
-		"                     42\x00":   42,
+		"                     42\x00":    42,
 		"9223372036854775807\x00":        9223372036854775807,
 		string(AppendCounter(nil, -123)): -123,
 	}

@@ -1,5 +1,8 @@
-// Package nmdbtest starts real in-process nmdb servers on loopback for the
-// client's tests.
+// Package nmdbtest starts real in-process nmdb servers on loopback for
+// tests, in the spirit of net/http/httptest: each server has its own pebble
+// database in a temporary directory, listens on a free port, and is shut
+// down when the test ends. The client library and the command-line tools
+// use it in their tests; programs built on nmdb can use it in theirs.
 package nmdbtest
 
 import (
