@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/daemon"
+	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/tipc"
+)
+
+// listener is one open transport socket and how to serve it.
+type listener struct {
+	name  string
+	addr  string
+	serve func(*nmdb.Server) error
+	close func() error
+}
+
+// serve runs the daemon until a stop signal or a fatal error.
+func serve(opts *options) (err error) {
+	logf, err := daemon.OpenLog(opts.logFile, daemon.IsChild() && opts.logFile != daemon.Stdout)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := logf.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	log := slog.New(slog.NewTextHandler(logf, nil))
+	if daemon.IsChild() {
+		// In the background, standard output may be a pipe or terminal
+		// that goes away; losing it must not kill the daemon.
+		signal.Ignore(syscall.SIGPIPE)
+	}
+
+	// Catch signals before anything is served, so that none is lost
+	// between the first request and the handler.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	// Sockets first: a transport that cannot be served fails the start
+	// before the store is opened (or created).
+	ls, err := openListeners(opts, log)
+	if err == nil && len(ls) == 0 {
+		err = errors.New("no transport to serve: every one is off or unavailable")
+	}
+	if err != nil {
+		return err
+	}
+	srv, err := nmdb.New(nmdb.Config{
+		Backend:      opts.backend,
+		DBPath:       opts.dbPath,
+		CacheObjects: opts.cacheK * 1024,
+		ReadOnly:     opts.readOnly,
+		Passive:      opts.passive,
+		Logger:       log,
+	})
+	if err != nil {
+		closeListeners(ls)
+		if errors.Is(err, syscall.EAGAIN) {
+			// pebble's lock on the directory is taken.
+			return fmt.Errorf("start server (is another nmdb using %s?): %w", opts.dbPath, err)
+		}
+		return fmt.Errorf("start server: %w", err)
+	}
+
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() {
+			err := l.serve(srv)
+			if err != nil && !errors.Is(err, nmdb.ErrServerClosed) {
+				err = fmt.Errorf("serve %s on %s: %w", l.name, l.addr, err)
+			} else {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+
+	var pid *daemon.PidFile
+	if opts.pidFile != "" {
+		pid, err = daemon.WritePidFile(opts.pidFile)
+		if err != nil {
+			return errors.Join(err, stop(srv, ls, nil, log))
+		}
+	}
+	log.Info("nmdb ready", "pid", os.Getpid(), "backend", opts.backend, "db", opts.dbPath,
+		"cache_objects", opts.cacheK*1024, "read_only", opts.readOnly, "passive", opts.passive)
+	if err := daemon.Ready(); err != nil {
+		log.Warn("could not tell the parent process that the daemon is ready", "err", err)
+	}
+
+	var runErr error
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				if err := logf.Reopen(); err != nil {
+					log.Error("reopen log file", "err", err)
+				} else {
+					log.Info("log file reopened", "file", logf.Path())
+				}
+			case syscall.SIGUSR1:
+				srv.SetReadOnly(true)
+				log.Info("read-only mode on")
+			case syscall.SIGUSR2:
+				on := !srv.Passive()
+				srv.SetPassive(on)
+				if on {
+					log.Info("passive mode on")
+				} else {
+					log.Info("passive mode off")
+				}
+			default:
+				log.Info("stopping: finishing queued database work", "signal", sig.String())
+				break loop
+			}
+		case err := <-errc:
+			if err != nil {
+				log.Error("stopping", "err", err)
+				runErr = err
+				break loop
+			}
+		}
+	}
+	return errors.Join(runErr, stop(srv, ls, pid, log))
+}
+
+// stop shuts the server down (finishing every queued database write),
+// closes the sockets and removes the pid file.
+func stop(srv *nmdb.Server, ls []listener, pid *daemon.PidFile, log *slog.Logger) error {
+	var errs []error
+	if err := srv.Shutdown(context.Background()); err != nil {
+		errs = append(errs, fmt.Errorf("stop server: %w", err))
+	}
+	closeListeners(ls)
+	if pid != nil {
+		if err := pid.Remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		log.Error("stopped with errors", "err", err)
+	} else {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// closeListeners closes every socket; Shutdown may have closed them already.
+func closeListeners(ls []listener) {
+	for _, l := range ls {
+		l.close()
+	}
+}
+
+// openListeners opens the socket of every transport that is on. A TIPC or
+// SCTP socket the kernel cannot provide is skipped with a warning when that
+// transport is only on by default, and is an error when it was asked for.
+func openListeners(opts *options, log *slog.Logger) (ls []listener, err error) {
+	fail := func(e error) ([]listener, error) {
+		closeListeners(ls)
+		return nil, e
+	}
+	if opts.tipc {
+		name := fmt.Sprintf("{%d,%d,%d}", tipc.ServiceType, opts.tipcLower, opts.tipcUpper)
+		c, err := tipc.Listen(tipc.ServiceType, opts.tipcLower, opts.tipcUpper)
+		switch {
+		case err == nil:
+			ls = append(ls, packetListener("tipc", name, c, nmdb.TIPC))
+		case errors.Is(err, tipc.ErrUnsupported) && !opts.tipcExplicit:
+			log.Warn("TIPC not served (-l off to silence)", "err", err)
+		default:
+			return fail(fmt.Errorf("listen on TIPC %s: %w", name, err))
+		}
+	}
+	if opts.tcp {
+		addr := net.JoinHostPort(opts.tcpAddr, strconv.Itoa(opts.tcpPort))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("listen on TCP: %w", err))
+		}
+		ls = append(ls, listener{
+			name:  "tcp",
+			addr:  l.Addr().String(),
+			serve: func(s *nmdb.Server) error { return s.ServeTCP(l) },
+			close: l.Close,
+		})
+	}
+	if opts.udp {
+		addr := net.JoinHostPort(opts.udpAddr, strconv.Itoa(opts.udpPort))
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("listen on UDP: %w", err))
+		}
+		ls = append(ls, packetListener("udp", c.LocalAddr().String(), c, nmdb.UDP))
+	}
+	if opts.sctp {
+		addr := net.JoinHostPort(opts.sctpAddr, strconv.Itoa(opts.sctpPort))
+		c, err := sctp.ListenPacket("sctp", addr)
+		switch {
+		case err == nil:
+			ls = append(ls, packetListener("sctp", c.LocalAddr().String(), c, nmdb.SCTP))
+		case errors.Is(err, sctp.ErrUnsupported) && !opts.sctpExplicit:
+			log.Warn("SCTP not served (-s off to silence)", "err", err)
+		default:
+			return fail(fmt.Errorf("listen on SCTP %s: %w", addr, err))
+		}
+	}
+	for _, l := range ls {
+		log.Info("listening", "transport", l.name, "addr", l.addr)
+	}
+	return ls, nil
+}
+
+// packetListener serves a datagram socket.
+func packetListener(name, addr string, c net.PacketConn, t nmdb.Transport) listener {
+	return listener{
+		name:  name,
+		addr:  addr,
+		serve: func(s *nmdb.Server) error { return s.ServePacket(c, t) },
+		close: c.Close,
+	}
+}
