@@ -1,0 +1,698 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// config is the parsed command line of a run.
+type config struct {
+	target, addr, transport, client, io, mode string
+	procs, conns, depth, goroutines           int
+	keySize, valSize, keys                    int
+	gets                                      float64
+	duration, warmup, timeout                 time.Duration
+	requests                                  uint64
+	preload                                   bool
+	preloadDepth, preloadConns                int
+	pid                                       int
+	out, clientProfile                        string
+	strict, worker, quiet, countObjects       bool
+	seed                                      uint64
+	row, test, name, role, goal, metric       string
+}
+
+// newFlagSet returns the flags of a run bound to c.
+func newFlagSet(name string, c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.target, "target", "nmdb", "server kind: nmdb, memcached or redis")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:26010", "server address IP:port")
+	fs.StringVar(&c.transport, "transport", "tcp", "tcp or udp (nmdb and memcached)")
+	fs.StringVar(&c.client, "client", "raw", "nmdb client: raw (minimal wire client) or lib (libnmdb)")
+	fs.StringVar(&c.io, "io", "block", "raw client sockets: block (blocking system calls) or poll (net package)")
+	fs.StringVar(&c.mode, "mode", "cache", "nmdb mode: cache (cache-only), normal or sync")
+	fs.IntVar(&c.procs, "procs", 1, "client processes")
+	fs.IntVar(&c.conns, "conns", 1, "connections per process (lib: clients per process)")
+	fs.IntVar(&c.depth, "depth", 1, "requests in flight per connection (raw client)")
+	fs.IntVar(&c.goroutines, "goroutines", 1, "goroutines per client (lib client)")
+	fs.IntVar(&c.keySize, "keysize", 16, "key size in bytes")
+	fs.IntVar(&c.valSize, "valsize", 64, "value size in bytes")
+	fs.IntVar(&c.keys, "keys", 100000, "number of distinct keys")
+	fs.Float64Var(&c.gets, "gets", 1, "fraction of requests that are gets (0: sets only)")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time (0 with -requests 0: preload only)")
+	fs.DurationVar(&c.warmup, "warmup", time.Second, "time run before measuring")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "longest wait for one reply")
+	fs.Uint64Var(&c.requests, "requests", 0, "stop after this many measured requests in all (0: no limit)")
+	fs.BoolVar(&c.preload, "preload", true, "set every key once before measuring")
+	fs.IntVar(&c.preloadDepth, "preload-depth", 64, "requests in flight per connection while preloading (TCP)")
+	fs.IntVar(&c.preloadConns, "preload-conns", 2, "connections used to preload")
+	fs.IntVar(&c.pid, "pid", 0, "server process id whose resident memory (VmRSS) to report")
+	fs.StringVar(&c.out, "out", "", "append the result as a JSON line to this file")
+	fs.StringVar(&c.clientProfile, "client-cpuprofile", "", "write this client process's CPU profile to this file (-procs 1)")
+	fs.BoolVar(&c.strict, "strict", false, "fail on any error, lost datagram or get miss")
+	fs.BoolVar(&c.quiet, "q", false, "print nothing but errors")
+	fs.BoolVar(&c.countObjects, "count-objects", false, "ask the server how many objects it holds after the run")
+	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
+	fs.StringVar(&c.row, "row", "", "table row this result belongs to (report)")
+	fs.StringVar(&c.test, "test", "", "description of the row (report)")
+	fs.StringVar(&c.name, "name", "", "name of this result in the table (default: target and transport)")
+	fs.StringVar(&c.role, "role", "", "nmdb (the measured side) or peer (report)")
+	fs.StringVar(&c.goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0' (report)")
+	fs.StringVar(&c.metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
+	fs.BoolVar(&c.worker, "worker", false, "internal: run as a client process of a parent nmdb-bench")
+	return fs
+}
+
+// validate checks c and fills in defaults.
+func (c *config) validate() error {
+	switch c.target {
+	case "nmdb", "memcached", "redis":
+	default:
+		return fmt.Errorf("-target %q: want nmdb, memcached or redis", c.target)
+	}
+	switch {
+	case c.transport != "tcp" && c.transport != "udp":
+		return fmt.Errorf("-transport %q: want tcp or udp", c.transport)
+	case c.transport == "udp" && c.target == "redis":
+		return errors.New("redis has no UDP transport")
+	case c.client != "raw" && c.client != "lib":
+		return fmt.Errorf("-client %q: want raw or lib", c.client)
+	case c.client == "lib" && c.target != "nmdb":
+		return errors.New("-client lib drives nmdb only")
+	case c.io != "block" && c.io != "poll":
+		return fmt.Errorf("-io %q: want block or poll", c.io)
+	case c.procs < 1 || c.procs > 256:
+		return fmt.Errorf("-procs %d: want 1..256", c.procs)
+	case c.conns < 1 || c.conns > 4096:
+		return fmt.Errorf("-conns %d: want 1..4096", c.conns)
+	case c.depth < 1 || c.depth > maxDepth:
+		return fmt.Errorf("-depth %d: want 1..%d", c.depth, maxDepth)
+	case c.transport == "udp" && c.depth != 1:
+		return errors.New("UDP runs keep one request in flight per socket: use -conns for more")
+	case c.goroutines < 1 || c.goroutines > 100000:
+		return fmt.Errorf("-goroutines %d: want 1..100000", c.goroutines)
+	case c.keys < 1:
+		return fmt.Errorf("-keys %d: want at least 1", c.keys)
+	case c.valSize < 0 || c.valSize > 60000:
+		return fmt.Errorf("-valsize %d: want 0..60000", c.valSize)
+	case c.keySize < keyDigits(c.keys) || c.keySize > 250:
+		return fmt.Errorf("-keysize %d: %d keys need at least %d bytes (at most 250)", c.keySize, c.keys, keyDigits(c.keys))
+	case c.keySize > 4 && c.keySize-4 < keyDigits(c.keys):
+		return fmt.Errorf("-keysize %d: keys are \"key:\" and %d digits, so at least %d bytes", c.keySize, keyDigits(c.keys), 4+keyDigits(c.keys))
+	case c.gets < 0 || c.gets > 1:
+		return fmt.Errorf("-gets %v: want a fraction in [0,1]", c.gets)
+	case c.duration < 0 || c.warmup < 0 || c.timeout <= 0:
+		return errors.New("-duration and -warmup must not be negative, -timeout must be positive")
+	case c.duration > time.Hour || c.warmup > time.Hour:
+		return errors.New("-duration and -warmup are limited to an hour")
+	case c.preloadDepth < 1 || c.preloadDepth > maxDepth || c.preloadConns < 1 || c.preloadConns > 64:
+		return fmt.Errorf("-preload-depth want 1..%d, -preload-conns 1..64", maxDepth)
+	case c.metric != "ops" && c.metric != "rss":
+		return fmt.Errorf("-metric %q: want ops or rss", c.metric)
+	case c.role != "" && c.role != "nmdb" && c.role != "peer":
+		return fmt.Errorf("-role %q: want nmdb or peer", c.role)
+	}
+	if c.target == "nmdb" {
+		if _, err := newNmdbProto(c.mode, false); err != nil {
+			return err
+		}
+	}
+	if c.name == "" {
+		c.name = c.target + " " + c.transport
+	}
+	return nil
+}
+
+// measuring reports whether the run has a measured phase.
+func (c *config) measuring() bool { return c.duration > 0 || c.requests > 0 }
+
+// Result is one benchmark's outcome, as printed and stored (one JSON
+// object per line) for the report.
+type Result struct {
+	Row        string  `json:"row,omitempty"`
+	Test       string  `json:"test,omitempty"`
+	Name       string  `json:"name"`
+	Role       string  `json:"role,omitempty"`
+	Goal       string  `json:"goal,omitempty"`
+	Metric     string  `json:"metric"`
+	Target     string  `json:"target"`
+	Transport  string  `json:"transport"`
+	Client     string  `json:"client"`
+	Mode       string  `json:"mode,omitempty"`
+	Procs      int     `json:"procs"`
+	Conns      int     `json:"conns"`
+	Depth      int     `json:"depth"`
+	Goroutines int     `json:"goroutines,omitempty"`
+	Gets       float64 `json:"gets"`
+	KeySize    int     `json:"keysize"`
+	ValSize    int     `json:"valsize"`
+	Keys       int     `json:"keys"`
+	Ops        uint64  `json:"ops"`
+	Hits       uint64  `json:"hits"`
+	Misses     uint64  `json:"misses"`
+	Errors     uint64  `json:"errors"`
+	Lost       uint64  `json:"lost"`
+	Secs       float64 `json:"secs"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	P999us     float64 `json:"p999_us"`
+	RSSKiB     int64   `json:"rss_kib,omitempty"`
+	Objects    int64   `json:"objects,omitempty"`
+	Preloaded  int     `json:"preloaded,omitempty"`
+	// Hist carries a worker's histogram to its parent.
+	Hist *histWire `json:"hist,omitempty"`
+}
+
+// describe returns the one-line human summary of r.
+func (r *Result) describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-28s", r.Name)
+	if r.Ops > 0 {
+		fmt.Fprintf(&b, " %10.0f ops/s  p50 %7.1fµs  p99 %7.1fµs  p99.9 %7.1fµs  ops %d",
+			r.OpsPerSec, r.P50us, r.P99us, r.P999us, r.Ops)
+		if r.Hits+r.Misses > 0 {
+			fmt.Fprintf(&b, " hits %d misses %d", r.Hits, r.Misses)
+		}
+		fmt.Fprintf(&b, " errors %d", r.Errors)
+		if r.Lost > 0 {
+			fmt.Fprintf(&b, " lost %d", r.Lost)
+		}
+	}
+	if r.Preloaded > 0 {
+		fmt.Fprintf(&b, "  preloaded %d keys", r.Preloaded)
+	}
+	if r.Objects > 0 {
+		fmt.Fprintf(&b, "  server holds %d objects", r.Objects)
+	}
+	if r.RSSKiB > 0 {
+		fmt.Fprintf(&b, "  server RSS %.1f MiB", float64(r.RSSKiB)/1024)
+	}
+	return b.String()
+}
+
+func benchMain(args []string) error {
+	var c config
+	fs := newFlagSet("nmdb-bench", &c)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if c.worker {
+		return workerMain(&c, os.Stdin, os.Stdout)
+	}
+	if c.clientProfile != "" {
+		f, err := os.Create(c.clientProfile)
+		if err != nil {
+			return fmt.Errorf("client profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("client profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := runBench(&c, args)
+	if err != nil {
+		return err
+	}
+	if !c.quiet {
+		fmt.Println(res.describe())
+	}
+	if c.out != "" {
+		if err := appendResult(c.out, res); err != nil {
+			return err
+		}
+	}
+	if c.measuring() && res.Ops == 0 {
+		return errors.New("no request completed")
+	}
+	if c.strict && (res.Errors > 0 || res.Lost > 0 || res.Misses > 0) {
+		return fmt.Errorf("strict: %d errors, %d lost, %d misses", res.Errors, res.Lost, res.Misses)
+	}
+	return nil
+}
+
+// appendResult appends r to the JSON-lines file path.
+func appendResult(path string, r *Result) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("results file: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("results file %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("results file %s: %w", path, err)
+	}
+	return nil
+}
+
+// runBench preloads, runs the measured phase in this process or in
+// c.procs worker processes, and fills in the result.
+func runBench(c *config, args []string) (*Result, error) {
+	res := &Result{
+		Row: c.row, Test: c.test, Name: c.name, Role: c.role, Goal: c.goal, Metric: c.metric,
+		Target: c.target, Transport: c.transport, Client: c.client, Procs: c.procs,
+		Conns: c.conns, Depth: c.depth, Gets: c.gets, KeySize: c.keySize, ValSize: c.valSize, Keys: c.keys,
+	}
+	if c.target == "nmdb" {
+		res.Mode = c.mode
+	}
+	if c.client == "lib" {
+		res.Goroutines, res.Depth = c.goroutines, 0
+	}
+	if c.preload {
+		if err := preload(c); err != nil {
+			return nil, fmt.Errorf("preload: %w", err)
+		}
+		res.Preloaded = c.keys
+	}
+	if c.measuring() {
+		var (
+			h   Hist
+			err error
+		)
+		if c.procs == 1 {
+			var ts *tally
+			ts, err = runLocal(c, nil, nil)
+			if err == nil {
+				res.fill(ts, c, &h)
+			}
+		} else {
+			err = runWorkers(c, args, res, &h)
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.P50us = us(h.Quantile(0.50))
+		res.P99us = us(h.Quantile(0.99))
+		res.P999us = us(h.Quantile(0.999))
+	}
+	if c.countObjects {
+		n, err := countObjects(c)
+		if err != nil {
+			return nil, err
+		}
+		res.Objects = n
+	}
+	if c.pid > 0 {
+		if !c.measuring() {
+			settle(c.pid, 5*time.Second)
+		}
+		kib, err := rssKiB(c.pid)
+		if err != nil {
+			return nil, err
+		}
+		res.RSSKiB = kib
+	}
+	return res, nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// fill sets the counters of r from one process's tally and merges its
+// histogram into h.
+func (r *Result) fill(ts *tally, c *config, h *Hist) {
+	r.Ops, r.Hits, r.Misses, r.Errors, r.Lost = ts.ops, ts.hits, ts.misses, ts.errs, ts.lost
+	secs := (ts.finish - c.warmup).Seconds()
+	if secs <= 0 {
+		secs = 1e-9
+	}
+	r.Secs = secs
+	r.OpsPerSec = float64(ts.ops) / secs
+	h.Merge(&ts.hist)
+}
+
+// preload sets every key once, with sets of the run's mode, over a few
+// pipelined TCP connections (or one datagram at a time over UDP).
+func preload(c *config) error {
+	pc := *c
+	pc.gets = 0
+	pc.conns = c.preloadConns
+	pc.depth = c.preloadDepth
+	if c.transport == "udp" {
+		// Preload over TCP when the server has it on the same port
+		// number (the bench script's setup); UDP would be one at a time.
+		pc.transport = "tcp"
+	}
+	if c.target == "nmdb" && c.mode == "sync" {
+		pc.mode = "normal"
+	}
+	if c.client == "lib" {
+		pc.client = "raw"
+	}
+	pc.io = "poll"
+	pc.warmup = 0
+	pc.duration = time.Hour
+	pc.requests = 0
+	ts, err := runLocal(&pc, func(d *driver, i int) {
+		d.seq = true
+		d.next = c.keys * i / pc.conns
+		d.stop = c.keys * (i + 1) / pc.conns
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if ts.errs > 0 {
+		return fmt.Errorf("%d of %d sets failed", ts.errs, ts.ops)
+	}
+	return nil
+}
+
+// newProto returns the protocol of c.
+func newProto(c *config) (proto, error) {
+	dgram := c.transport == "udp"
+	switch c.target {
+	case "nmdb":
+		return newNmdbProto(c.mode, dgram)
+	case "memcached":
+		return &memcacheProto{dgram: dgram}, nil
+	}
+	return redisProto{}, nil
+}
+
+// runLocal runs c.conns loops in this process (the raw client) or
+// c.conns libnmdb clients with c.goroutines goroutines each, and returns
+// their summed tally. ready, when not nil, is called once every connection
+// is up and must return to start the run (a worker waits for its parent
+// there). setup may adjust each raw driver before the run.
+func runLocal(c *config, setup func(d *driver, i int), ready func() error) (*tally, error) {
+	if c.client == "lib" {
+		return runLib(c, ready)
+	}
+	p, err := newProto(c)
+	if err != nil {
+		return nil, err
+	}
+	wl := &workload{keys: c.keys, keySize: c.keySize, val: makeValue(c.valSize), getFrac: c.gets}
+	dgram := c.transport == "udp"
+	drivers := make([]*driver, 0, c.conns)
+	defer func() {
+		for _, d := range drivers {
+			_ = d.t.close()
+		}
+	}()
+	for i := 0; i < c.conns; i++ {
+		t, err := dial(c.transport, c.addr, c.io == "block", c.timeout)
+		if err != nil {
+			return nil, err
+		}
+		d := newDriver(p, t, dgram, idMaskFor(c.target, dgram), c.depth, wl, c.seed*1000003+uint64(i)+uint64(os.Getpid())<<20)
+		if setup != nil {
+			setup(d, i)
+		}
+		drivers = append(drivers, d)
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return nil, err
+		}
+	}
+	w := newWindow(c)
+	tallies := make([]tally, len(drivers))
+	errs := make([]error, len(drivers))
+	var wg sync.WaitGroup
+	for i, d := range drivers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.run(&w, &tallies[i])
+		}()
+	}
+	wg.Wait()
+	var sum tally
+	for i := range tallies {
+		sum.merge(&tallies[i])
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &sum, nil
+}
+
+// newWindow returns the window of a run that starts now.
+func newWindow(c *config) window {
+	w := window{t0: time.Now(), from: c.warmup, end: c.warmup + c.duration}
+	if c.duration == 0 {
+		w.end = c.warmup + time.Hour
+	}
+	if c.requests > 0 {
+		n := c.procs * c.conns
+		if c.client == "lib" {
+			n *= c.goroutines
+		}
+		w.budget = (c.requests + uint64(n) - 1) / uint64(n)
+	}
+	return w
+}
+
+// makeValue returns a value of n printable bytes.
+func makeValue(n int) []byte {
+	v := make([]byte, n)
+	for i := range v {
+		v[i] = 'a' + byte(i%26)
+	}
+	return v
+}
+
+// workerMain is a client process: it connects, says "ready" on out, waits
+// for a line on in, runs, and writes its result as JSON on out.
+func workerMain(c *config, in io.Reader, out io.Writer) error {
+	ts, err := runLocal(c, nil, func() error {
+		if _, err := fmt.Fprintln(out, "ready"); err != nil {
+			return fmt.Errorf("tell parent: %w", err)
+		}
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil || strings.TrimSpace(line) != "go" {
+			return fmt.Errorf("parent did not start the run (%q): %w", line, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r := &Result{}
+	var h Hist
+	r.fill(ts, c, &h)
+	r.Hist = h.export()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	_, err = fmt.Fprintf(out, "%s\n", b)
+	return err
+}
+
+// worker is one client process of a run.
+type worker struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+// runWorkers runs the measured phase in c.procs copies of this program,
+// started together, and adds up their results into res and h.
+func runWorkers(c *config, args []string, res *Result, h *Hist) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	wargs := append(append([]string{}, args...), "-worker", "-procs=1", "-preload=false", "-out=", "-pid=0", "-q", "-count-objects=false", "-client-cpuprofile=")
+	if c.requests > 0 {
+		per := (c.requests + uint64(c.procs) - 1) / uint64(c.procs)
+		wargs = append(wargs, "-requests="+strconv.FormatUint(per, 10))
+	}
+	ws := make([]*worker, 0, c.procs)
+	defer func() {
+		for _, w := range ws {
+			_ = w.in.Close()
+			if w.cmd.ProcessState == nil {
+				_ = w.cmd.Process.Kill()
+				_ = w.cmd.Wait()
+			}
+		}
+	}()
+	for i := 0; i < c.procs; i++ {
+		cmd := exec.Command(self, append(wargs, "-seed="+strconv.FormatUint(c.seed*7919+uint64(i), 10))...)
+		cmd.Stderr = os.Stderr
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return fmt.Errorf("worker stdin: %w", err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return fmt.Errorf("worker stdout: %w", err)
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		ws = append(ws, &worker{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)})
+	}
+	// Wait for every worker to connect, then start them together.
+	if err := eachWithin(ws, c.timeout+30*time.Second, func(w *worker) error {
+		line, err := w.out.ReadString('\n')
+		if err != nil || strings.TrimSpace(line) != "ready" {
+			return fmt.Errorf("worker %d did not get ready (%q): %w", w.cmd.Process.Pid, line, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if _, err := io.WriteString(w.in, "go\n"); err != nil {
+			return fmt.Errorf("start worker %d: %w", w.cmd.Process.Pid, err)
+		}
+	}
+	limit := c.warmup + c.duration + c.timeout + 60*time.Second
+	if c.duration == 0 {
+		limit = c.warmup + time.Hour
+	}
+	results := make([]*Result, len(ws))
+	if err := eachWithin(ws, limit, func(w *worker) error {
+		line, err := w.out.ReadBytes('\n')
+		if err != nil {
+			return fmt.Errorf("worker %d gave no result: %w", w.cmd.Process.Pid, err)
+		}
+		r := &Result{}
+		if err := json.Unmarshal(line, r); err != nil {
+			return fmt.Errorf("worker %d result: %w", w.cmd.Process.Pid, err)
+		}
+		for i := range ws {
+			if ws[i] == w {
+				results[i] = r
+			}
+		}
+		if err := w.cmd.Wait(); err != nil {
+			return fmt.Errorf("worker %d: %w", w.cmd.Process.Pid, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, r := range results {
+		res.Ops += r.Ops
+		res.Hits += r.Hits
+		res.Misses += r.Misses
+		res.Errors += r.Errors
+		res.Lost += r.Lost
+		res.OpsPerSec += r.OpsPerSec
+		if r.Secs > res.Secs {
+			res.Secs = r.Secs
+		}
+		h.mergeWire(r.Hist)
+	}
+	return nil
+}
+
+// eachWithin runs f for every worker concurrently and fails if they do not
+// all finish within limit; the caller then kills the workers.
+func eachWithin(ws []*worker, limit time.Duration, f func(*worker) error) error {
+	done := make(chan error, len(ws))
+	for _, w := range ws {
+		go func() { done <- f(w) }()
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	var errs []error
+	for range ws {
+		select {
+		case err := <-done:
+			errs = append(errs, err)
+		case <-timer.C:
+			return fmt.Errorf("client processes did not finish within %v", limit)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rssKiB returns the resident set size of process pid in KiB.
+func rssKiB(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("server memory: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				n, err := strconv.ParseInt(f[0], 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("VmRSS of %d: %w", pid, err)
+				}
+				return n, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// freePortMain prints a port number free for both TCP and UDP on
+// 127.0.0.1 (free when asked; the caller should use it promptly).
+func freePortMain(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("freeport takes no arguments")
+	}
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("find free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		fmt.Println(port)
+		return nil
+	}
+	return errors.New("no port free for both TCP and UDP in 100 tries")
+}
+
+// waitMain waits until every address accepts TCP connections.
+func waitMain(args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	limit := fs.Duration("timeout", 20*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(*limit)
+	for _, addr := range fs.Args() {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not accepting connections after %v: %w", addr, *limit, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Prove the benchmark program works: build it and the daemon, start one
+# nmdb on 127.0.0.1, and run a tiny round of every kind of run the
+# benchmark suite uses (raw TCP and UDP clients, the libnmdb client, several
+# client processes, the cache-only, normal and sync modes), then the report.
+# No speed is checked: a run fails only on errors, lost replies or misses.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+N=${SMOKE_REQUESTS:-1000}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nmdb-bench-smoke.XXXXXX")
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$GO" build -o "$work/" ./cmd/nmdb ./cmd/nmdb-bench
+BENCH=$work/nmdb-bench
+port=$("$BENCH" freeport)
+"$work/nmdb" -f -d "$work/db" -l off -s off -t "$port" -T 127.0.0.1 -u "$port" -U 127.0.0.1 \
+	-c 64 -o "$work/nmdb.log" &
+pid=$!
+if ! "$BENCH" wait -timeout 30s "127.0.0.1:$port"; then
+	cat "$work/nmdb.log" >&2 || true
+	exit 1
+fi
+
+res=$work/results.jsonl
+run() {
+	echo "bench-smoke: $*"
+	timeout 120 "$BENCH" -addr "127.0.0.1:$port" -keys 1000 -requests "$N" -duration 30s -warmup 0 \
+		-timeout 5s -strict -out "$res" "$@"
+}
+"$BENCH" note -row smoke -test "smoke" -goal ">= 0" -out "$res"
+run -row smoke -role nmdb -name "raw tcp cache get" -mode cache -gets 1 -pid "$pid" -count-objects
+run -row smoke -role peer -name "raw tcp cache set" -mode cache -gets 0 -preload=false -depth 16 -io poll
+run -name "raw udp cache mix" -mode cache -transport udp -gets 0.5 -preload=false
+run -name "raw tcp normal mix, 2 processes" -mode normal -gets 0.5 -procs 2
+run -name "raw tcp sync sets, 4 conns" -mode sync -gets 0 -conns 4 -io poll -preload=false
+run -name "libnmdb cache get, 8 goroutines" -client lib -goroutines 8 -mode cache -gets 1 -preload=false
+run -name "libnmdb udp normal mix" -client lib -transport udp -goroutines 2 -mode normal -gets 0.5 -preload=false
+"$BENCH" report -details "$res"
+kill -0 "$pid" # the daemon survived every run
+echo "bench-smoke: ok"
