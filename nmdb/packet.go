@@ -1,30 +1,68 @@
 package nmdb
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/nmdb-go/nmdb/nmdb/wire"
+	"github.com/nmdb-go/nmdb/tipc"
 )
 
-// packetConn is a datagram socket being served.
+// dropCounter is a packet socket that drops some datagrams below the
+// server (oversized, returned as undeliverable, without a sender address)
+// and counts them, as tipc.Conn and sctp.Conn do.
+type dropCounter interface {
+	Dropped() uint64
+}
+
+// addrPortConn is a packet socket that reads and writes datagrams
+// addressed by netip.AddrPort without allocating, as sctp.Conn does.
+type addrPortConn interface {
+	ReadFromAddrPort(p []byte) (int, netip.AddrPort, error)
+	WriteToAddrPort(p []byte, to netip.AddrPort) (int, error)
+}
+
+// packetConn is a datagram socket being served. The sender of a request
+// is kept in replyTo.ap whenever the socket allows it (UDP, SCTP, and TIPC
+// socket addresses packed by tipcAddrPort), so that neither the read nor a
+// queued reply allocates for it; other sockets use replyTo.addr.
 type packetConn struct {
 	s    *Server
 	pc   net.PacketConn
-	udp  *net.UDPConn // pc, when it is UDP: served without allocating
+	udp  *net.UDPConn // pc, when it is UDP
+	tipc *tipc.Conn   // pc, when it is TIPC
+	apc  addrPortConn // pc, when it offers netip.AddrPort reads and writes
 	t    Transport
 	stat int // the counter of messages received
+
+	drops dropCounter   // pc, when it counts datagrams it dropped itself
+	seen  atomic.Uint64 // drops.Dropped() already added to StatMsgsDropped
 }
 
 // ServePacket serves one request per datagram read from pc, replying to the
 // sender with one datagram, until Shutdown; it then returns
 // ErrServerClosed. t names pc's transport (UDP, TIPC or SCTP) for the
-// statistics. A few goroutines read pc concurrently; datagrams that are too
-// big or too short are counted and answered with ERR broken.
+// statistics. A few goroutines read pc concurrently.
+//
+// Bad datagrams are counted and never stop the server. An empty one is
+// counted as dropped; malformed requests, those shorter than a header
+// included, are counted by kind (version, unknown, broken) and answered as
+// the request handler does. A UDP datagram longer than any request is cut
+// short by the read and answered with ERR broken. TIPC and SCTP sockets drop
+// messages longer than the read buffer themselves, as well as TIPC replies
+// returned as undeliverable; when pc reports such drops (a Dropped() uint64
+// method, as tipc.Conn and sctp.Conn have), they are added to the "msgs
+// dropped" counter as the readers come across them, at the latest with the
+// next datagram read. For a *tipc.Conn, ServePacket turns on
+// SetReturnUndeliverable, so that a reply to a client whose socket has gone
+// comes back and is counted rather than vanishing.
 func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	p := &packetConn{s: s, pc: pc, t: t}
 	switch t {
@@ -37,7 +75,21 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	default:
 		return fmt.Errorf("nmdb: ServePacket cannot serve %v", t)
 	}
-	p.udp, _ = pc.(*net.UDPConn)
+	switch c := pc.(type) {
+	case *net.UDPConn:
+		p.udp = c
+	case *tipc.Conn:
+		p.tipc = c
+		if err := c.SetReturnUndeliverable(true); err != nil {
+			return fmt.Errorf("nmdb: serving %v socket: %w", t, err)
+		}
+	case addrPortConn:
+		p.apc = c
+	}
+	if d, ok := pc.(dropCounter); ok {
+		p.drops = d
+		p.seen.Store(d.Dropped()) // count only what is dropped while serving
+	}
 
 	n := min(max(runtime.GOMAXPROCS(0), 2), 8)
 	errc := make(chan error, n)
@@ -63,6 +115,7 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 			_ = pc.SetReadDeadline(time.Now())
 		}
 	}
+	p.foldDrops()
 	if s.closing.Load() {
 		return ErrServerClosed
 	}
@@ -81,15 +134,23 @@ func (p *packetConn) read() error {
 	sc := make([]byte, 0, 256)
 	var rt replyTo
 	rt.pk = p
+	var from tipc.Addr
 	failures := 0
 	for {
 		var n int
 		var err error
-		if p.udp != nil {
+		switch {
+		case p.udp != nil:
 			n, rt.ap, err = p.udp.ReadFromUDPAddrPort(buf)
-		} else {
+		case p.tipc != nil:
+			n, err = p.tipc.ReadFromTIPC(buf, &from)
+			rt.ap = tipcAddrPort(&from)
+		case p.apc != nil:
+			n, rt.ap, err = p.apc.ReadFromAddrPort(buf)
+		default:
 			n, rt.addr, err = p.pc.ReadFrom(buf)
 		}
+		p.foldDrops()
 		if err != nil {
 			if s.closing.Load() {
 				return nil
@@ -113,9 +174,52 @@ func (p *packetConn) read() error {
 			s.inc(wire.StatMsgsDropped)
 			continue
 		}
-		// DecodeRequest rejects a message longer than MaxMessage as
-		// broken, so the oversized datagram gets ERR broken.
+		// A UDP datagram longer than buf arrives cut to len(buf), one
+		// byte more than MaxMessage, which DecodeRequest rejects as
+		// broken. TIPC and SCTP sockets drop such messages themselves.
 		s.handle(buf[:n], &rt, &sc)
+	}
+}
+
+// foldDrops adds the datagrams the socket dropped since the last call to
+// the server's "msgs dropped" counter. Readers call it after every read;
+// it costs a few atomic loads, and a compare-and-swap only when the count
+// moved, so that concurrent readers add each drop exactly once.
+func (p *packetConn) foldDrops() {
+	if p.drops == nil {
+		return
+	}
+	n := p.drops.Dropped()
+	for {
+		old := p.seen.Load()
+		if n <= old {
+			return
+		}
+		if p.seen.CompareAndSwap(old, n) {
+			p.s.stats[wire.StatMsgsDropped].Add(n - old)
+			return
+		}
+	}
+}
+
+// tipcAddrPort packs a TIPC socket address {ref, node} into a
+// netip.AddrPort (ref and node as the first eight bytes of an IPv6
+// address), so that it travels in replyTo by value; addrPortTIPC unpacks
+// it.
+func tipcAddrPort(a *tipc.Addr) netip.AddrPort {
+	var b [16]byte
+	binary.BigEndian.PutUint32(b[0:], a.Ref)
+	binary.BigEndian.PutUint32(b[4:], a.Node)
+	return netip.AddrPortFrom(netip.AddrFrom16(b), 0)
+}
+
+// addrPortTIPC unpacks a TIPC socket address packed by tipcAddrPort.
+func addrPortTIPC(ap netip.AddrPort, a *tipc.Addr) {
+	b := ap.Addr().As16()
+	*a = tipc.Addr{
+		Kind: tipc.KindSocket,
+		Ref:  binary.BigEndian.Uint32(b[0:]),
+		Node: binary.BigEndian.Uint32(b[4:]),
 	}
 }
 
@@ -137,9 +241,16 @@ func (p *packetConn) send(b []byte, rt *replyTo) {
 // write writes one datagram.
 func (p *packetConn) write(b []byte, rt *replyTo) error {
 	var err error
-	if p.udp != nil {
+	switch {
+	case p.udp != nil:
 		_, err = p.udp.WriteToUDPAddrPort(b, rt.ap)
-	} else {
+	case p.tipc != nil:
+		var to tipc.Addr
+		addrPortTIPC(rt.ap, &to)
+		_, err = p.tipc.WriteToTIPC(b, &to)
+	case p.apc != nil:
+		_, err = p.apc.WriteToAddrPort(b, rt.ap)
+	default:
 		_, err = p.pc.WriteTo(b, rt.addr)
 	}
 	return err

@@ -64,6 +64,16 @@ func SocketAddr(ref, node uint32) *Addr {
 	return &Addr{Kind: KindSocket, Ref: ref, Node: node}
 }
 
+// clone returns a copy of a (nil for nil), for an error to keep without
+// making the caller's address escape to the heap.
+func (a *Addr) clone() *Addr {
+	if a == nil {
+		return nil
+	}
+	b := *a
+	return &b
+}
+
 // Network returns "tipc".
 func (a *Addr) Network() string { return "tipc" }
 

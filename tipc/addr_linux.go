@@ -16,7 +16,7 @@ func (a *Addr) valid() error {
 	switch a.Kind {
 	case KindService:
 		if a.Upper < a.Lower {
-			return fmt.Errorf("tipc: invalid service range %v: upper below lower", a)
+			return fmt.Errorf("tipc: invalid service range %s: upper below lower", a.String())
 		}
 		return nil
 	case KindSocket:

@@ -247,15 +247,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 // an error matching syscall.EHOSTUNREACH; p must hold 1 to MaxMessage bytes.
 func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) {
 	if err := to.valid(); err != nil {
-		return 0, c.opError("write", to, err)
+		return 0, c.opError("write", to.clone(), err)
 	}
 	if len(p) == 0 {
 		// The kernel accepts an empty message to a service range but
 		// delivers nothing; refuse it rather than lose it silently.
-		return 0, c.opError("write", to, errors.New("tipc: empty message"))
+		return 0, c.opError("write", to.clone(), errors.New("tipc: empty message"))
 	}
 	if len(p) > MaxMessage {
-		return 0, c.opError("write", to, fmt.Errorf("message of %d bytes exceeds the TIPC limit of %d: %w", len(p), MaxMessage, syscall.EMSGSIZE))
+		return 0, c.opError("write", to.clone(), fmt.Errorf("message of %d bytes exceeds the TIPC limit of %d: %w", len(p), MaxMessage, syscall.EMSGSIZE))
 	}
 	op := c.writes.Get().(*writeOp)
 	defer c.writes.Put(op)
@@ -264,10 +264,10 @@ func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) {
 	err := c.fd.RawConn().Write(op.fn)
 	op.p = nil
 	if err != nil {
-		return 0, c.opError("write", to, err)
+		return 0, c.opError("write", to.clone(), err)
 	}
 	if op.err != nil {
-		return 0, c.opError("write", to, os.NewSyscallError("sendto", op.err))
+		return 0, c.opError("write", to.clone(), os.NewSyscallError("sendto", op.err))
 	}
 	return op.n, nil
 }

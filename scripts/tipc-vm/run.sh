@@ -9,7 +9,8 @@
 # copied to /t/<basename>; dynamically linked ELF files get their shared
 # libraries (found with ldd on this machine; a FILE named *.so* is also put
 # on the library path). Guest scripts may source "$VM_LIB/cluster.sh" to
-# build a multi-node TIPC cluster out of network namespaces.
+# build a multi-node TIPC cluster out of network namespaces, and
+# "$VM_LIB/pkgtests.sh" to run Go package test binaries there.
 #
 # Everything comes from Debian's packages: the kernel behind
 # linux-image-amd64 and busybox-static are downloaded once with
@@ -151,7 +152,7 @@ cp "$cache/busybox/busybox" "$root/bin/busybox"
 cp "$cache"/kernel/modules/*.ko "$root/modules/"
 for m in "${modules[@]}"; do basename "$m"; done >"$root/modules/order"
 cp "$here/guest/init" "$root/init"
-cp "$here/guest/cluster.sh" "$root/usr/local/lib/tipc-vm/cluster.sh"
+cp "$here/guest/cluster.sh" "$here/guest/pkgtests.sh" "$root/usr/local/lib/tipc-vm/"
 chmod 755 "$root/init"
 cp "$guest_script" "$root/t/guest.sh"
 cp /usr/sbin/ip /usr/sbin/tipc "$root/usr/local/sbin/"
@@ -207,6 +208,7 @@ fi
 consolelog=${NMDB_VM_LOG:-$work/console.log}
 log "booting $(cat "$cache/kernel/version") (initramfs $(($(stat -c %s "$work/initrd") / 1024 / 1024)) MiB, timeout ${vm_timeout}s)"
 start=$(date +%s)
+: >"$consolelog" # exists before tail below opens it
 timeout -k 10 "$vm_timeout" qemu-system-x86_64 \
 	-accel tcg -cpu "${NMDB_VM_CPU:-max}" -m "$vm_mem" -smp "$vm_smp" \
 	-display none -monitor none -no-reboot -nic none \

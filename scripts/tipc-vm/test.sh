@@ -4,15 +4,27 @@
 #   scripts/tipc-vm/test.sh [SCENARIO,...]
 #
 # Builds the daemon and the scenario program (static), the C library and a
-# C program linked against it, boots the VM once with run.sh, and prints one
-# PASS, FAIL or SKIP line per scenario. Exits non-zero when a scenario failed
-# or did not report. A skipped scenario 5 (no C library) is allowed unless
-# NMDB_VM_REQUIRE_C=1; it never counts as a pass.
+# C program linked against it, and the test binaries of the packages with
+# TIPC or SCTP tests; boots the VM once with run.sh, and prints one PASS,
+# FAIL or SKIP line per scenario (1 to 6, and pkg-NAME for each package
+# test binary). Exits non-zero when a scenario failed or did not report. A
+# skipped scenario 5 (no C library) is allowed unless NMDB_VM_REQUIRE_C=1;
+# it never counts as a pass. SCENARIO "pkg" selects the package tests.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 only=${1:-}
+# Numbered scenarios to run, and whether to run the package tests.
+numbers=$(echo "${only:-1,2,3,4,5,6}" | tr ',' '\n' | grep -E '^[0-9]+$' | paste -sd, - || true)
+pkgs=0
+if [ -z "$only" ] || echo ",$only," | grep -q ',pkg,'; then
+	pkgs=1
+fi
+# The package test binaries: scenario pkg-NAME runs pkg-NAME.test (the tipc
+# binary also runs scenario pkg-tipc-cluster).
+pkgnames=(tipc sctp libnmdb nmdb)
+declare -A pkgdirs=([tipc]=./tipc [sctp]=./nmdb/sctp [libnmdb]=./libnmdb [nmdb]=./nmdb)
 go=${GO:-go}
 make=${MAKE:-make}
 
@@ -55,8 +67,32 @@ else
 	files+=("$build/cskip.txt")
 fi
 if [ -n "$only" ]; then
-	echo "$only" >"$build/only.txt"
-	files+=("$build/only.txt")
+	if [ -n "$numbers" ]; then
+		echo "$numbers" >"$build/only.txt"
+		files+=("$build/only.txt")
+	else
+		echo none >"$build/noscenarios.txt"
+		files+=("$build/noscenarios.txt")
+	fi
+fi
+
+# Package tests: static test binaries, run in the guest (see
+# guest/pkgtests.sh). One that does not build fails its scenario.
+declare -A pkgfail=()
+if [ "$pkgs" = 1 ]; then
+	echo "tipc-vm: building the package test binaries"
+	echo yes >"$build/pkgtests.txt"
+	files+=("$build/pkgtests.txt")
+	for p in "${pkgnames[@]}"; do
+		if CGO_ENABLED=0 "$go" test -c -o "$build/pkg-$p.test" "${pkgdirs[$p]}" >"$build/pkg-$p.log" 2>&1; then
+			files+=("$build/pkg-$p.test")
+		else
+			pkgfail[$p]="test binary does not build: $(head -n 3 "$build/pkg-$p.log" | tr '\n' ' ')"
+		fi
+	done
+	if [ -n "${pkgfail[tipc]:-}" ]; then
+		pkgfail[tipc-cluster]=${pkgfail[tipc]}
+	fi
 fi
 
 console=${NMDB_VM_LOG:-$build/console.log}
@@ -65,22 +101,28 @@ NMDB_VM_QUIET=${NMDB_VM_QUIET:-1} NMDB_VM_LOG=$console \
 	"$here/run.sh" "$here/guest/scenarios.sh" "${files[@]}" || rc=$?
 
 # Results: the scenario program's lines, plus a C build failure.
-results=$(tr -d '\r' <"$console" | grep -E '^(PASS|FAIL|SKIP) scenario [0-9]+:' | sort -u -k3,3n || true)
+results=$(tr -d '\r' <"$console" | grep -E '^(PASS|FAIL|SKIP) scenario ([0-9]+|pkg-[a-z-]+):' | sort -u -k3,3V || true)
 if [ -n "$cfail" ]; then
 	results=$(printf '%s\n%s' "$(echo "$results" | grep -v ' scenario 5:' || true)" "FAIL scenario 5: $cfail" | sed '/^$/d')
 fi
+for p in "${!pkgfail[@]}"; do
+	results=$(printf '%s\n%s' "$(echo "$results" | grep -v " scenario pkg-$p:" || true)" "FAIL scenario pkg-$p: ${pkgfail[$p]}" | sed '/^$/d')
+done
 pass=$(echo "$results" | grep -c '^PASS' || true)
 fail=$(echo "$results" | grep -c '^FAIL' || true)
 skip=$(echo "$results" | grep -c '^SKIP' || true)
 bad=0
-wanted=${only:-1,2,3,4,5,6}
-for n in ${wanted//,/ }; do
+wanted=${numbers//,/ }
+if [ "$pkgs" = 1 ]; then
+	wanted="$wanted pkg-tipc pkg-tipc-cluster pkg-sctp pkg-libnmdb pkg-nmdb"
+fi
+for n in $wanted; do
 	if ! echo "$results" | grep -qE "^(PASS|FAIL|SKIP) scenario $n:"; then
 		results=$(printf '%s\nFAIL scenario %s: did not report (VM status %s)' "$results" "$n" "$rc" | sed '/^$/d')
 		fail=$((fail + 1))
 	fi
 done
-if echo "$results" | grep -qE '^SKIP scenario ([1-4]|[6-9]):'; then
+if echo "$results" | grep -qE '^SKIP scenario ([1-4]|[6-9]|pkg-.*):'; then
 	bad=1
 fi
 if [ "${NMDB_VM_REQUIRE_C:-0}" = 1 ] && echo "$results" | grep -q '^SKIP scenario 5:'; then
@@ -90,6 +132,7 @@ fi
 if [ "$rc" = 0 ]; then
 	# The scenario program's own account of what it checked.
 	tr -d '\r' <"$console" | sed -n '/^=== scenario /,/^scenarios: /p'
+	tr -d '\r' <"$console" | sed -n '/^=== package tests/,/^packages: /p' | grep -v ' scenario pkg-' || true
 fi
 echo "tipc-vm: results"
 echo "$results"

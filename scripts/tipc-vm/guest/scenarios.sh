@@ -1,10 +1,35 @@
-# Guest script of test.sh: make a 3-node TIPC cluster and run the scenario
-# program with the files test.sh put in /t.
+# shellcheck disable=SC1091
+# Guest script of test.sh: make a 3-node TIPC cluster, run the scenario
+# program and the package test binaries with the files test.sh put in /t.
 . "$VM_LIB/cluster.sh"
+. "$VM_LIB/pkgtests.sh"
 cluster_up 3 || exit 1
-set -- -nmdb /t/nmdb -net "$CLUSTER_NET"
-[ -f /t/select.tsv ] && set -- "$@" -tsv /t/select.tsv
-[ -x /t/tipc_client ] && set -- "$@" -ctest /t/tipc_client
-[ -f /t/cskip.txt ] && set -- "$@" -cskip "$(cat /t/cskip.txt)"
-[ -f /t/only.txt ] && set -- "$@" -only "$(cat /t/only.txt)"
-/t/scenario run "$@"
+rc=0
+if [ ! -f /t/noscenarios.txt ]; then
+	set -- -nmdb /t/nmdb -net "$CLUSTER_NET"
+	[ -f /t/select.tsv ] && set -- "$@" -tsv /t/select.tsv
+	[ -x /t/tipc_client ] && set -- "$@" -ctest /t/tipc_client
+	[ -f /t/cskip.txt ] && set -- "$@" -cskip "$(cat /t/cskip.txt)"
+	[ -f /t/only.txt ] && set -- "$@" -only "$(cat /t/only.txt)"
+	/t/scenario run "$@" || rc=$?
+fi
+
+# Package tests: the socket packages and the TIPC/SCTP tests of the client
+# and the server, each of which must really run here (see pkgtests.sh).
+if [ -f /t/pkgtests.txt ]; then
+	echo "=== package tests"
+	pkg_run tipc /t/pkg-tipc.test '' '^TestCluster' \
+		TestRoundTrip TestMulticast TestLargeMessage TestTruncatedDropped \
+		TestReadDeadline TestCloseUnblocksReader TestSendToUnboundService \
+		TestReturnedMessageDropped TestConcurrentReaders TestNoAllocations TestListenRange || rc=1
+	pkg_cluster /t/pkg-tipc.test || rc=1
+	pkg_run sctp /t/pkg-sctp.test '' '' \
+		TestRoundTrip TestLargeMessages TestTruncatedDropped TestManyClients \
+		TestDialRefused TestAssociationLost TestDeadlineAndClose TestNoAllocations || rc=1
+	pkg_run libnmdb /t/pkg-libnmdb.test '^(TestTIPC|TestSCTP)' '' TestTIPC TestSCTP || rc=1
+	pkg_run nmdb /t/pkg-nmdb.test '^(TestTIPC|TestSCTP|TestServePacket)' '' \
+		TestTIPCServerCountsDrops TestSCTPServerCountsDrops \
+		TestTIPCServeNoAllocations TestSCTPServeNoAllocations || rc=1
+	echo "packages: done"
+fi
+exit "$rc"

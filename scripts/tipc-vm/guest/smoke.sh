@@ -1,6 +1,7 @@
 # Guest script: check that TIPC and SCTP are loaded and that a 3-node TIPC
 # cluster comes up. Run with: scripts/tipc-vm/run.sh scripts/tipc-vm/guest/smoke.sh
 set -eu
+# shellcheck disable=SC1091
 . "$VM_LIB/cluster.sh"
 for m in tipc sctp veth bridge; do
 	grep -q "^$m " /proc/modules || { echo "SMOKE FAIL: module $m not loaded"; exit 1; }

@@ -1,0 +1,70 @@
+//go:build !race
+
+package nmdb
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// A cache hit served over TIPC allocates nothing, on the server (reading
+// the request and its sender, replying) or on the client's socket calls.
+func TestTIPCServeNoAllocations(t *testing.T) {
+	_, dst := tipcServer(t, 3002)
+	c := tipcClient(t)
+	buf := make([]byte, 256)
+	expect(t, "set", tipcDo(t, c, dst, encodeReq(t, 1, setReq("k", "v", wire.FlagCacheOnly)), buf), wire.CodeOK)
+	get := encodeReq(t, 2, getReq("k", wire.FlagCacheOnly))
+	tipcDo(t, c, dst, get, buf) // warm up every reader's buffers
+	allocs := testing.AllocsPerRun(500, func() {
+		if _, err := c.WriteToTIPC(get, dst); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ReadFromTIPC(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per TIPC request, want 0", allocs)
+	}
+}
+
+// A cache hit served over SCTP allocates nothing either.
+func TestSCTPServeNoAllocations(t *testing.T) {
+	l, err := sctp.ListenPacket("sctp", "127.0.0.1:0")
+	if errors.Is(err, sctp.ErrUnsupported) {
+		t.Skipf("SCTP not available in this kernel: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveSocket(t, l, func(s *Server) error { return s.ServePacket(l, SCTP) })
+	c, err := sctp.Dial("127.0.0.1", int(l.LocalAddr().(*sctp.Addr).Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	roundTrip := func(msg []byte) {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip(encodeReq(t, 1, setReq("k", "v", wire.FlagCacheOnly)))
+	get := encodeReq(t, 2, getReq("k", wire.FlagCacheOnly))
+	roundTrip(get)
+	allocs := testing.AllocsPerRun(500, func() { roundTrip(get) })
+	if allocs != 0 {
+		t.Errorf("%v allocations per SCTP request, want 0", allocs)
+	}
+}
