@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +90,7 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 		p.seen.Store(d.Dropped()) // count only what is dropped while serving
 	}
 
-	n := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	n := 1 // one reader: readers of one socket only take turns on its lock
 	errc := make(chan error, n)
 	s.mu.Lock()
 	if s.closing.Load() {
