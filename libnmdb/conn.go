@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -185,8 +186,14 @@ func (ln *link) send(cl *call, req *wire.Request, safe bool) (notSent bool, err 
 			ln.mu.Unlock()
 			return false, nil
 		}
-		// Nobody is writing: write now, from this goroutine.
+		// Nobody is writing: write now, from this goroutine. First let
+		// the callers woken by the same burst of replies run, so that
+		// they queue their requests and one write carries them all;
+		// alone, the yield returns at once.
 		ln.writing = true
+		ln.mu.Unlock()
+		runtime.Gosched()
+		ln.mu.Lock()
 		out := ln.wbuf
 		ln.wbuf, ln.spare = ln.spare[:0], nil
 		ln.mu.Unlock()

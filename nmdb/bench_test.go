@@ -107,6 +107,27 @@ func BenchmarkTCPGetHit(b *testing.B) {
 	}
 }
 
+// BenchmarkTCPGetOneInFlight measures gets over a real TCP connection,
+// one at a time: the reading, writing and wake-ups one request costs.
+func BenchmarkTCPGetOneInFlight(b *testing.B) {
+	ts := startServer(b, serverOpts{cfg: Config{Backend: "null"}})
+	c := ts.dial()
+	expect(b, "set", c.do(setReq("key:12345", "a value of some thirty bytes..", cOnly)), wire.CodeOK)
+	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("key:12345")})
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(req)))
+	frame = append(frame, req...)
+	reply := make([]byte, 4+8+4+30)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.c.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c.c, reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkTCPSetSync measures sync sets on pebble from parallel
 // connections, one in flight each: group commit shares the fsyncs.
 func BenchmarkTCPSetSync(b *testing.B) {

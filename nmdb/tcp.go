@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nmdb-go/nmdb/nmdb/wire"
@@ -29,16 +31,34 @@ const (
 	// shutdownGrace is how long Shutdown lets a connection take its last
 	// replies.
 	shutdownGrace = 5 * time.Second
+	// firstRead is the per-connection buffer each batch of frames is first
+	// read into: small requests are handled from it with one read and no
+	// pooled buffer.
+	firstRead = 256
 )
 
 // tcpConn is one client connection: a reader goroutine that decodes and
 // handles requests, and a writer goroutine that writes whatever replies are
 // ready in one system call.
+//
+// Replies to what the reader handled are not handed to the writer one by
+// one: once the reader has handled every frame it read, it writes them
+// itself without blocking (see flush), and wakes the writer only for what
+// the socket did not take. Database replies wake the writer. One write is
+// under way at a time.
 type tcpConn struct {
-	s   *Server
-	c   net.Conn
-	rt  replyTo
-	hdr [wire.TCPPrefix]byte
+	s     *Server
+	c     net.Conn
+	rt    replyTo
+	first [firstRead]byte // where each batch of frames is first read
+
+	// raw and rawWrite write without blocking (nil where the connection
+	// has no descriptor); wbuf, wn are their argument and result, used
+	// only by whoever set writing.
+	raw      syscall.RawConn
+	rawWrite func(fd uintptr) bool
+	wbuf     []byte
+	wn       int
 
 	wake chan struct{} // tells the writer to look at the state below
 
@@ -46,6 +66,7 @@ type tcpConn struct {
 	out        []byte     // replies ready to be written
 	spare      []byte     // the writer's previous buffer, for reuse
 	pending    int        // requests queued for the database
+	writing    bool       // a write is under way
 	readerDone bool       // no more requests will be read
 	dead       bool       // cut off or broken: drop replies, close
 }
@@ -105,6 +126,7 @@ func (s *Server) ServeTCP(l net.Listener) error {
 		}
 		tc := &tcpConn{s: s, c: c, wake: make(chan struct{}, 1)}
 		tc.rt.tc, tc.rt.reader = tc, true
+		tc.setRaw()
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
@@ -128,8 +150,9 @@ func isTemporary(err error) bool {
 }
 
 // read reads frames and handles them. While the connection is idle it
-// holds only the 4-byte header; a pooled buffer is taken when a frame
-// arrives and given back when every complete frame read has been handled.
+// holds only its small first-read buffer; a pooled buffer is taken when a
+// batch of frames does not fit in it, and given back when every complete
+// frame read has been handled.
 func (tc *tcpConn) read() {
 	s := tc.s
 	defer func() {
@@ -140,43 +163,75 @@ func (tc *tcpConn) read() {
 		s.readers.Done()
 	}()
 	for {
-		if _, err := io.ReadFull(tc.c, tc.hdr[:]); err != nil {
+		n, err := io.ReadAtLeast(tc.c, tc.first[:], wire.TCPPrefix)
+		if err != nil {
 			return
 		}
-		if !tc.readFrames() {
+		if !tc.readFrames(n) {
 			return
 		}
 	}
 }
 
-// readFrames handles the frame whose prefix is in tc.hdr and every frame
-// that follows it in the data read along. It reports false when the
-// connection is done.
-func (tc *tcpConn) readFrames() bool {
-	s := tc.s
-	pool := &s.smallBufs
+// frameBuf is the buffer readFrames works in: the connection's first-read
+// buffer, or a pooled one (bp from pool).
+type frameBuf struct {
+	buf  []byte
+	pool *sync.Pool
+	bp   *[]byte
+}
+
+// release gives a pooled buffer back.
+func (fb *frameBuf) release() {
+	if fb.bp != nil {
+		fb.pool.Put(fb.bp)
+		fb.bp = nil
+	}
+}
+
+// room makes buf[0:need] able to hold the unhandled bytes buf[off:have]
+// and the rest of a need-byte piece, moving them to the front or to a
+// (bigger) pooled buffer. It returns the new have; the data starts at 0.
+func (tc *tcpConn) room(fb *frameBuf, off, have, need int) int {
+	if fb.bp != nil && need <= len(fb.buf) {
+		return copy(fb.buf, fb.buf[off:have])
+	}
+	pool := &tc.s.smallBufs
+	if need > smallBuf {
+		pool = &tc.s.bigBufs
+	}
 	bp := pool.Get().(*[]byte)
-	defer func() { pool.Put(bp) }()
-	// The replies to the frames handled are handed to the writer together,
-	// before every wait for more input.
-	defer tc.poke()
-	buf := *bp
-	have := copy(buf, tc.hdr[:])
+	have = copy(*bp, fb.buf[off:have])
+	fb.release()
+	fb.buf, fb.pool, fb.bp = *bp, pool, bp
+	return have
+}
+
+// readFrames handles the frames in tc.first[:have] and every frame that
+// follows them in the data read along. It reports false when the
+// connection is done.
+func (tc *tcpConn) readFrames(have int) bool {
+	s := tc.s
+	fb := frameBuf{buf: tc.first[:]}
+	defer fb.release()
+	// The replies to the frames handled go out together, before every
+	// wait for more input.
+	defer tc.flush()
 	off := 0
 	for off < have {
 		if have-off < wire.TCPPrefix {
-			if off > 0 {
-				have = copy(buf, buf[off:have])
-				off = 0
-			}
-			tc.poke()
-			n, err := io.ReadAtLeast(tc.c, buf[have:], wire.TCPPrefix-have)
+			// More is read into a pooled buffer, never the small one, so
+			// that a pipelined batch takes few reads.
+			have = tc.room(&fb, off, have, wire.TCPPrefix)
+			off = 0
+			tc.flush()
+			n, err := io.ReadAtLeast(tc.c, fb.buf[have:], wire.TCPPrefix-have)
 			if err != nil {
 				return false
 			}
 			have += n
 		}
-		n, err := wire.FrameLen(buf[off : off+wire.TCPPrefix])
+		n, err := wire.FrameLen(fb.buf[off : off+wire.TCPPrefix])
 		if err != nil {
 			// The stream cannot be trusted past a bad length.
 			s.inc(wire.StatBrokenRequests)
@@ -187,27 +242,19 @@ func (tc *tcpConn) readFrames() bool {
 			return false
 		}
 		total := wire.TCPPrefix + n
-		if off+total > len(buf) {
-			if total > len(buf) {
-				// Move to a big buffer for this frame.
-				nb := s.bigBufs.Get().(*[]byte)
-				have = copy(*nb, buf[off:have])
-				pool.Put(bp)
-				pool, bp, buf = &s.bigBufs, nb, *nb
-			} else {
-				have = copy(buf, buf[off:have])
-			}
-			off = 0
-		}
 		if have-off < total {
-			tc.poke()
-			m, err := io.ReadAtLeast(tc.c, buf[have:], total-(have-off))
+			if fb.bp == nil || off+total > len(fb.buf) {
+				have = tc.room(&fb, off, have, total)
+				off = 0
+			}
+			tc.flush()
+			m, err := io.ReadAtLeast(tc.c, fb.buf[have:], total-(have-off))
 			if err != nil {
 				return false
 			}
 			have += m
 		}
-		s.handle(buf[off+wire.TCPPrefix:off+total], &tc.rt, nil)
+		s.handle(fb.buf[off+wire.TCPPrefix:off+total], &tc.rt, nil)
 		off += total
 	}
 	return true
@@ -275,6 +322,98 @@ func (tc *tcpConn) kill(count bool) {
 	tc.poke()
 }
 
+// setRaw prepares the non-blocking writes flush makes, where the
+// connection has a descriptor that allows them.
+func (tc *tcpConn) setRaw() {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	sc, ok := tc.c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	tc.raw = raw
+	tc.rawWrite = func(fd uintptr) bool {
+		tc.wn = sysWrite(syscall.Write, fd, tc.wbuf)
+		return true // never wait for the socket: the writer does that
+	}
+}
+
+// sysWrite writes b to the descriptor fd with write, whatever the
+// platform's descriptor type, and returns the bytes written (0 on error).
+func sysWrite[FD ~int | ~uintptr](write func(FD, []byte) (int, error), fd uintptr, b []byte) int {
+	n, err := write(FD(fd), b)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// tryWrite writes as much of b as the socket takes now, without waiting,
+// and returns how much that was. Errors are left for the writer to find.
+func (tc *tcpConn) tryWrite(b []byte) int {
+	tc.wbuf, tc.wn = b, 0
+	if err := tc.raw.Write(tc.rawWrite); err != nil {
+		tc.wn = 0
+	}
+	tc.wbuf = nil
+	return tc.wn
+}
+
+// flush is called by the reader when it is about to wait for input: if no
+// write is under way, it writes the replies ready without blocking, and
+// wakes the writer for what the socket did not take.
+func (tc *tcpConn) flush() {
+	tc.lock()
+	if len(tc.out) == 0 || tc.dead || tc.writing {
+		// Nothing to do, or the one writing will see the replies.
+		tc.unlock()
+		return
+	}
+	if tc.raw == nil {
+		tc.unlock()
+		tc.poke()
+		return
+	}
+	buf := tc.out
+	tc.out, tc.spare = tc.spare[:0], nil
+	tc.writing = true
+	tc.unlock()
+
+	n := tc.tryWrite(buf)
+
+	tc.lock()
+	tc.writing = false
+	if n < len(buf) {
+		// Put the rest back before what was added meanwhile.
+		rest := buf[:copy(buf, buf[n:])]
+		if len(tc.out) > 0 {
+			rest = append(rest, tc.out...)
+		}
+		tc.out, buf = rest, tc.out
+	}
+	if tc.spare == nil && cap(buf) <= keepOut {
+		tc.spare = buf[:0]
+	}
+	// The writer is woken for what is left, and to close a connection cut
+	// off meanwhile (it left that to the writing reader).
+	more := len(tc.out) > 0 || tc.dead
+	if len(tc.out) > maxOut && !tc.dead {
+		tc.out = tc.out[:0]
+		tc.unlock()
+		tc.kill(true)
+		return
+	}
+	tc.unlock()
+	if more {
+		tc.poke()
+	}
+}
+
 // write writes the replies as they become ready, all that are ready in one
 // write, until the reader is done and every queued request was answered.
 func (tc *tcpConn) write() {
@@ -290,12 +429,28 @@ func (tc *tcpConn) write() {
 	for range tc.wake {
 		for {
 			tc.lock()
+			if tc.writing {
+				// The reader is writing; it wakes the writer again if
+				// replies are left.
+				tc.unlock()
+				break
+			}
 			buf := tc.out
-			tc.out, tc.spare = tc.spare[:0], nil
+			if len(buf) > 0 {
+				// Swap only when there is something to write: an empty
+				// buffer stays in place, so no reply grows a new one.
+				tc.out, tc.spare = tc.spare[:0], nil
+				tc.writing = true
+			}
 			dead := tc.dead
 			finished := tc.readerDone && tc.pending == 0
 			tc.unlock()
 			if dead {
+				if len(buf) > 0 {
+					tc.lock()
+					tc.writing = false
+					tc.unlock()
+				}
 				return
 			}
 			if len(buf) == 0 {
@@ -309,16 +464,16 @@ func (tc *tcpConn) write() {
 				timeout = shutdownGrace
 			}
 			_ = tc.c.SetWriteDeadline(time.Now().Add(timeout))
-			if _, err := tc.c.Write(buf); err != nil {
+			_, err := tc.c.Write(buf)
+			tc.lock()
+			tc.writing = false
+			if err == nil && tc.spare == nil && cap(buf) <= keepOut {
+				tc.spare = buf[:0]
+			}
+			tc.unlock()
+			if err != nil {
 				tc.kill(errors.Is(err, os.ErrDeadlineExceeded))
 				return
-			}
-			if cap(buf) <= keepOut {
-				tc.lock()
-				if tc.spare == nil {
-					tc.spare = buf[:0]
-				}
-				tc.unlock()
 			}
 		}
 	}

@@ -20,6 +20,57 @@ import (
 // maxShards bounds the number of shards.
 const maxShards = 64
 
+// An entry's metadata word (see ref) holds the key's and the value's
+// lengths and the shard clock when the entry last moved to the front.
+const (
+	lenBits   = 17 // enough for wire.MaxData
+	lenMask   = 1<<lenBits - 1
+	tickShift = 2 * lenBits
+	tickMask  = 1<<(64-tickShift) - 1
+	// maxRecent bounds how far from the front, in moves to the front, a
+	// hit may find an entry and leave it in place; it stays well inside
+	// the tick's range, whose wrapping is harmless but should be rare.
+	maxRecent = 1 << 20
+)
+
+// Lengths up to wire.MaxData must fit in lenBits (this fails to compile
+// otherwise).
+const _ = uint(lenMask - wire.MaxData)
+
+// ref is what the LRU stores for an entry, indexed by the key's 64-bit
+// hash: a pointer to one allocation holding the key and then the value,
+// and a metadata word. The key is compared on every lookup, so keys whose
+// hashes collide are told apart (the later one replaces the other, as an
+// eviction would). The value's bytes are overwritten in place by a later
+// set that fits. A uint64 map key and a 16-byte value keep golang-lru's
+// list element and map slot small.
+type ref struct {
+	p    unsafe.Pointer
+	meta uint64 // key length | value length<<lenBits | tick<<tickShift
+}
+
+func (r ref) klen() int    { return int(r.meta & lenMask) }
+func (r ref) vlen() int    { return int(r.meta >> lenBits & lenMask) }
+func (r ref) tick() uint32 { return uint32(r.meta >> tickShift) }
+
+func makeMeta(klen, vlen int, tick uint32) uint64 {
+	return uint64(klen) | uint64(vlen)<<lenBits | uint64(tick&tickMask)<<tickShift
+}
+
+// is reports whether r is the entry of key.
+func (r ref) is(key []byte) bool {
+	return r.klen() == len(key) && string(unsafe.Slice((*byte)(r.p), len(key))) == string(key)
+}
+
+// value returns r's value.
+func (r ref) value() []byte {
+	n := r.vlen()
+	if n == 0 {
+		return []byte{} // no pointer past the allocation's end
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(r.p, r.klen())), n)
+}
+
 // Cache is a sharded LRU cache of byte strings, bounded by a total number of
 // objects. It is safe for concurrent use.
 type Cache struct {
@@ -30,11 +81,20 @@ type Cache struct {
 
 // Shard is one independently locked part of a Cache. Its methods other than
 // Lock and Unlock must be called with the shard locked.
+//
+// The LRU order is kept approximately: the shard's clock ticks whenever an
+// entry moves to the front (it is added, set, or bumped by a hit), and a hit
+// on an entry that moved to the front fewer than recent ticks ago (half the
+// shard's size), so that it is still in the front half of the list, leaves
+// it in place.
 type Shard struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[string, []byte]
-	gen uint64
-	_   [40]byte // keep shards on separate cache lines
+	mu     sync.Mutex
+	lru    *simplelru.LRU[uint64, ref]
+	seed   maphash.Seed
+	gen    uint64
+	clock  uint32
+	recent uint32
+	_      [24]byte // keep shards on separate cache lines
 }
 
 // New returns a cache holding at most objects objects in total (at least 1).
@@ -52,12 +112,14 @@ func New(objects int) *Cache {
 		if i < objects%n {
 			size++
 		}
-		l, err := simplelru.NewLRU[string, []byte](size, nil)
+		l, err := simplelru.NewLRU[uint64, ref](size, nil)
 		if err != nil {
 			// Only a size below 1 fails, and size is at least 1 here.
 			panic("cache: " + err.Error())
 		}
-		c.shards[i].lru = l
+		c.shards[i].lru, c.shards[i].seed = l, c.seed
+		// A hit in the front half of the list does not move the entry.
+		c.shards[i].recent = uint32(min(size/2, maxRecent, tickMask/4))
 	}
 	return c
 }
@@ -88,21 +150,37 @@ func (s *Shard) Unlock() { s.mu.Unlock() }
 // Gen returns the shard's write generation.
 func (s *Shard) Gen() uint64 { return s.gen }
 
-// lookup views key as a string for map lookups that do not keep it.
-func lookup(key []byte) string {
-	return unsafe.String(unsafe.SliceData(key), len(key))
+// find returns key's hash and entry.
+func (s *Shard) find(key []byte) (uint64, ref, bool) {
+	h := maphash.Bytes(s.seed, key)
+	r, ok := s.lru.Peek(h)
+	return h, r, ok && r.is(key)
 }
 
 // Get returns the value cached for key and marks it recently used. The
 // value belongs to the cache: it may be read only while the shard stays
 // locked.
 func (s *Shard) Get(key []byte) ([]byte, bool) {
-	return s.lru.Get(lookup(key))
+	h, r, ok := s.find(key)
+	if !ok {
+		return nil, false
+	}
+	if (s.clock-r.tick())&tickMask >= s.recent {
+		// Far from the front: move it there.
+		r.meta = makeMeta(r.klen(), r.vlen(), s.clock)
+		s.clock++
+		s.lru.Add(h, r)
+	}
+	return r.value(), true
 }
 
 // Peek is Get without marking the key used.
 func (s *Shard) Peek(key []byte) ([]byte, bool) {
-	return s.lru.Peek(lookup(key))
+	_, r, ok := s.find(key)
+	if !ok {
+		return nil, false
+	}
+	return r.value(), true
 }
 
 // Set caches a copy of val under key and bumps the write generation.
@@ -113,35 +191,36 @@ func (s *Shard) Set(key, val []byte) {
 
 // put stores a copy of val, reusing the old value's memory when it fits.
 func (s *Shard) put(key, val []byte) {
-	if old, ok := s.lru.Peek(lookup(key)); ok && cap(old) >= len(val) {
-		old = old[:len(val)]
-		copy(old, val)
-		s.lru.Add(lookup(key), old) // existing key: the map keeps its own
+	tick := s.clock
+	s.clock++
+	h, old, ok := s.find(key)
+	if ok && old.vlen() >= len(val) {
+		// Overwrite in place; the bytes beyond a shorter value stay
+		// unused until the entry is replaced.
+		copy(unsafe.Slice((*byte)(old.p), old.klen()+old.vlen())[old.klen():], val)
+		old.meta = makeMeta(len(key), len(val), tick)
+		s.lru.Add(h, old)
 		return
 	}
-	// One allocation holds the key and the value; the key's bytes are
-	// never written again, so viewing them as a string is safe.
+	// One allocation holds the key and the value.
 	buf := make([]byte, len(key)+len(val))
 	copy(buf, key)
 	copy(buf[len(key):], val)
-	k := unsafe.String(unsafe.SliceData(buf), len(key))
-	if len(key) == 0 {
-		k = ""
-	}
-	s.lru.Add(k, buf[len(key):len(key)+len(val):len(key)+len(val)])
+	s.lru.Add(h, ref{p: unsafe.Pointer(unsafe.SliceData(buf)), meta: makeMeta(len(key), len(val), tick)})
 }
 
 // Delete removes key, bumps the write generation, and reports whether key
 // was cached.
 func (s *Shard) Delete(key []byte) bool {
 	s.gen++
-	return s.lru.Remove(lookup(key))
+	h, _, ok := s.find(key)
+	return ok && s.lru.Remove(h)
 }
 
 // CAS replaces key's value with new if it is cached and equal to old. It
 // reports whether key was cached and whether it was swapped.
 func (s *Shard) CAS(key, old, new []byte) (cached, swapped bool) {
-	v, ok := s.lru.Get(lookup(key))
+	v, ok := s.Get(key)
 	if !ok {
 		return false, false
 	}
@@ -167,7 +246,7 @@ func (s *Shard) Fill(key, val []byte, gen uint64) bool {
 // reports whether key was cached and whether its value was a counter; the
 // new value is stored only then.
 func (s *Shard) Incr(key []byte, delta int64) (n int64, cached, ok bool) {
-	v, found := s.lru.Get(lookup(key))
+	v, found := s.Get(key)
 	if !found {
 		return 0, false, false
 	}

@@ -1,7 +1,10 @@
 package cache
 
 import (
+	"bytes"
 	"fmt"
+	"hash/maphash"
+	"runtime"
 	"testing"
 )
 
@@ -88,5 +91,185 @@ func TestKeyAndValueAreCopied(t *testing.T) {
 	sh.Unlock()
 	if !ok || string(got) != "value" {
 		t.Fatalf("cached %q %v after caller reused its buffers", got, ok)
+	}
+}
+
+// sameShard returns n distinct keys that fall in sh, with prefix p.
+func sameShard(c *Cache, sh *Shard, p string, n int) [][]byte {
+	var keys [][]byte
+	for i := 0; len(keys) < n; i++ {
+		k := []byte(fmt.Sprint(p, i))
+		if c.Shard(k) == sh {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestApproximateLRU: an entry hit now and then survives a stream of new
+// keys many times the shard's size, while entries never hit are evicted in
+// the order they came, even though hits near the front move nothing.
+func TestApproximateLRU(t *testing.T) {
+	c := New(maxShards * 800)
+	hot := []byte("hot")
+	sh := c.Shard(hot)
+	size := 800 // objects per shard
+	sh.Lock()
+	defer sh.Unlock()
+	sh.Set(hot, []byte("h"))
+	cold := sameShard(c, sh, "cold", size/2)
+	for _, k := range cold {
+		sh.Set(k, k)
+	}
+	fresh := sameShard(c, sh, "new", 5*size)
+	for i, k := range fresh {
+		sh.Set(k, k)
+		if i%10 == 0 {
+			if v, ok := sh.Get(hot); !ok || string(v) != "h" {
+				t.Fatalf("hot key lost after %d new keys (shard of %d)", i, size)
+			}
+		}
+		if i == size/2 {
+			// Half the shard has been replaced: the oldest cold keys
+			// went first, the newest are still there.
+			if _, ok := sh.Peek(cold[0]); ok {
+				t.Fatal("oldest cold key still cached")
+			}
+			if _, ok := sh.Peek(cold[len(cold)-1]); !ok {
+				t.Fatal("newest cold key evicted before older ones")
+			}
+		}
+	}
+	for _, k := range cold {
+		if _, ok := sh.Peek(k); ok {
+			t.Fatalf("cold key %q never evicted", k)
+		}
+	}
+	if n := sh.lru.Len(); n != size {
+		t.Fatalf("shard holds %d, size %d", n, size)
+	}
+}
+
+// TestValueSizes: values of every length up to the largest allowed are
+// stored, overwritten in place when they fit, and grown when not.
+func TestValueSizes(t *testing.T) {
+	c := New(8)
+	k := []byte("k")
+	sh := c.Shard(k)
+	sh.Lock()
+	defer sh.Unlock()
+	for _, n := range []int{0, 1, 100, 65536, 10, 0, 70, 65536 - 1} {
+		v := bytes.Repeat([]byte{byte(n)}, n)
+		sh.Set(k, v)
+		got, ok := sh.Get(k)
+		if !ok || !bytes.Equal(got, v) {
+			t.Fatalf("value of %d bytes: got %d bytes, %v", n, len(got), ok)
+		}
+	}
+	sh.Set(nil, []byte("empty key"))
+	if v, ok := sh.Get([]byte{}); !ok || string(v) != "empty key" {
+		t.Fatalf("empty key: %q %v", v, ok)
+	}
+}
+
+// BenchmarkCacheMemory reports the heap bytes one cached object costs,
+// with 1,000,000 objects of 16-byte keys and 64-byte values.
+func BenchmarkCacheMemory(b *testing.B) {
+	const n = 1_000_000
+	val := bytes.Repeat([]byte("v"), 64)
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c := New(n)
+		k := make([]byte, 0, 16)
+		for i := range n {
+			k = fmt.Appendf(k[:0], "key:%012d", i)
+			sh := c.Shard(k)
+			sh.Lock()
+			sh.Set(k, val)
+			sh.Unlock()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if c.Len() < n*9/10 {
+			b.Fatalf("only %d objects cached", c.Len())
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(c.Len()), "bytes/object")
+		runtime.KeepAlive(c)
+	}
+}
+
+// BenchmarkCacheGetHit measures a hit on one of many cached keys.
+func BenchmarkCacheGetHit(b *testing.B) {
+	const n = 1 << 16
+	c := New(2 * n) // room for every key, however they spread
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key:%012d", i)
+		sh := c.Shard(keys[i])
+		sh.Lock()
+		sh.Set(keys[i], keys[i])
+		sh.Unlock()
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := keys[i&(n-1)]
+		i += 7
+		sh := c.Shard(k)
+		sh.Lock()
+		if _, ok := sh.Get(k); !ok {
+			b.Fatal("miss")
+		}
+		sh.Unlock()
+	}
+}
+
+// TestHashCollision: an entry found under a key's hash but holding another
+// key is not that key's: a lookup misses and a delete leaves it alone.
+func TestHashCollision(t *testing.T) {
+	c := New(maxShards * 8)
+	a, b := []byte("a-key"), []byte("b-key")
+	sh := c.Shard(a)
+	sh.Lock()
+	defer sh.Unlock()
+	sh.Set(b, []byte("b's value"))
+	hb := maphash.Bytes(sh.seed, b)
+	r, _ := sh.lru.Peek(hb)
+	ha := maphash.Bytes(sh.seed, a)
+	sh.lru.Add(ha, r) // as if a hashed like b
+	if v, ok := sh.Get(a); ok {
+		t.Fatalf("got %q for a key never set", v)
+	}
+	if sh.Delete(a) {
+		t.Fatal("deleted an entry of another key")
+	}
+	if _, ok := sh.lru.Peek(ha); !ok {
+		t.Fatal("another key's entry removed")
+	}
+	sh.Set(a, []byte("a's value")) // replaces the colliding entry
+	if v, ok := sh.Get(a); !ok || string(v) != "a's value" {
+		t.Fatalf("a: %q %v", v, ok)
+	}
+	if v, ok := sh.Get(b); !ok || string(v) != "b's value" {
+		t.Fatalf("b: %q %v", v, ok)
+	}
+}
+
+// TestClockWraps: hits keep working when the shard clock wraps around.
+func TestClockWraps(t *testing.T) {
+	c := New(maxShards * 64)
+	k := []byte("k")
+	sh := c.Shard(k)
+	sh.Lock()
+	defer sh.Unlock()
+	sh.clock = 1<<32 - 3
+	sh.Set(k, []byte("v"))
+	for range 10 {
+		if v, ok := sh.Get(k); !ok || string(v) != "v" {
+			t.Fatalf("get at clock %d: %q %v", sh.clock, v, ok)
+		}
+		sh.Set([]byte(fmt.Sprint(sh.clock)), nil)
 	}
 }
