@@ -6,6 +6,7 @@ import (
 
 	"github.com/nmdb-go/nmdb/nmdb/dbq"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
+	"github.com/nmdb-go/nmdb/tipc"
 )
 
 // replyTo is where the reply to a request goes: the transport that brought
@@ -14,7 +15,8 @@ import (
 type replyTo struct {
 	tc   *tcpConn       // TCP connection
 	pk   *packetConn    // datagram socket
-	ap   netip.AddrPort // UDP sender
+	ap   netip.AddrPort // UDP and SCTP sender
+	ta   tipc.Addr      // TIPC sender
 	addr net.Addr       // sender on other datagram sockets
 	// quiet is set when the request arrived in passive mode: it is acted
 	// on but never answered, even if the mode changes meanwhile.

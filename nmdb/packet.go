@@ -1,7 +1,6 @@
 package nmdb
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -29,8 +28,8 @@ type addrPortConn interface {
 }
 
 // packetConn is a datagram socket being served. The sender of a request
-// is kept in replyTo.ap whenever the socket allows it (UDP, SCTP, and TIPC
-// socket addresses packed by tipcAddrPort), so that neither the read nor a
+// is kept in replyTo by value whenever the socket allows it (ap for UDP and
+// SCTP, ta for TIPC), so that neither the read nor a
 // queued reply allocates for it; other sockets use replyTo.addr.
 type packetConn struct {
 	s    *Server
@@ -133,7 +132,6 @@ func (p *packetConn) read() error {
 	sc := make([]byte, 0, 256)
 	var rt replyTo
 	rt.pk = p
-	var from tipc.Addr
 	failures := 0
 	for {
 		var n int
@@ -142,8 +140,7 @@ func (p *packetConn) read() error {
 		case p.udp != nil:
 			n, rt.ap, err = p.udp.ReadFromUDPAddrPort(buf)
 		case p.tipc != nil:
-			n, err = p.tipc.ReadFromTIPC(buf, &from)
-			rt.ap = tipcAddrPort(&from)
+			n, err = p.tipc.ReadFromTIPC(buf, &rt.ta)
 		case p.apc != nil:
 			n, rt.ap, err = p.apc.ReadFromAddrPort(buf)
 		default:
@@ -201,27 +198,6 @@ func (p *packetConn) foldDrops() {
 	}
 }
 
-// tipcAddrPort packs a TIPC socket address {ref, node} into a
-// netip.AddrPort (ref and node as the first eight bytes of an IPv6
-// address), so that it travels in replyTo by value; addrPortTIPC unpacks
-// it.
-func tipcAddrPort(a *tipc.Addr) netip.AddrPort {
-	var b [16]byte
-	binary.BigEndian.PutUint32(b[0:], a.Ref)
-	binary.BigEndian.PutUint32(b[4:], a.Node)
-	return netip.AddrPortFrom(netip.AddrFrom16(b), 0)
-}
-
-// addrPortTIPC unpacks a TIPC socket address packed by tipcAddrPort.
-func addrPortTIPC(ap netip.AddrPort, a *tipc.Addr) {
-	b := ap.Addr().As16()
-	*a = tipc.Addr{
-		Kind: tipc.KindSocket,
-		Ref:  binary.BigEndian.Uint32(b[0:]),
-		Node: binary.BigEndian.Uint32(b[4:]),
-	}
-}
-
 // send sends a reply datagram to the sender in rt. A reply that cannot be
 // sent (too big for a datagram, say) is replaced by ERR 0x102 if possible,
 // and counted as dropped.
@@ -244,9 +220,7 @@ func (p *packetConn) write(b []byte, rt *replyTo) error {
 	case p.udp != nil:
 		_, err = p.udp.WriteToUDPAddrPort(b, rt.ap)
 	case p.tipc != nil:
-		var to tipc.Addr
-		addrPortTIPC(rt.ap, &to)
-		_, err = p.tipc.WriteToTIPC(b, &to)
+		_, err = p.tipc.WriteToTIPC(b, &rt.ta)
 	case p.apc != nil:
 		_, err = p.apc.WriteToAddrPort(b, rt.ap)
 	default:
