@@ -37,16 +37,6 @@ CGO_ENABLED=0 "$go" build -o "$build/nmdb" ./cmd/nmdb
 CGO_ENABLED=0 "$go" build -o "$build/scenario" ./scripts/tipc-vm/scenario
 files=("$build/nmdb" "$build/scenario")
 
-# Sharding vectors: the shared copy beside the checkout, else the client's.
-for tsv in "$repo/../shared/vectors/select.tsv" "$repo/libnmdb/testdata/select.tsv"; do
-	if [ -f "$tsv" ]; then
-		cp "$tsv" "$build/select.tsv"
-		files+=("$build/select.tsv")
-		echo "tipc-vm: sharding vectors from $tsv"
-		break
-	fi
-done
-
 # Scenario 5: the C library (make lib) and a C program built against it
 # with the classic `cc prog.c -lnmdb`.
 cfail=""

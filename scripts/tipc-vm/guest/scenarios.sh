@@ -7,7 +7,6 @@ cluster_up 3 || exit 1
 rc=0
 if [ ! -f /t/noscenarios.txt ]; then
 	set -- -nmdb /t/nmdb -net "$CLUSTER_NET"
-	[ -f /t/select.tsv ] && set -- "$@" -tsv /t/select.tsv
 	[ -x /t/tipc_client ] && set -- "$@" -ctest /t/tipc_client
 	[ -f /t/cskip.txt ] && set -- "$@" -cskip "$(cat /t/cskip.txt)"
 	[ -f /t/only.txt ] && set -- "$@" -only "$(cat /t/only.txt)"

@@ -4,7 +4,7 @@
 // The guest script makes a cluster of network namespaces node1..nodeN, then
 // runs
 //
-//	scenario run -nmdb /t/nmdb [-ctest /t/nmdb-c-tipc] [-tsv /t/select.tsv]
+//	scenario run -nmdb /t/nmdb [-ctest /t/nmdb-c-tipc]
 //
 // in the first namespace. "run" starts real nmdb daemons on the nodes with
 // `ip netns exec`, runs the client side of each scenario as a child process

