@@ -151,26 +151,38 @@ func counter(n int64) []byte {
 	return append([]byte(strconv.FormatInt(n, 10)), 0)
 }
 
-// cmdBasic exercises every operation in every mode against one server.
-func cmdBasic(args []string) error {
-	fs := flag.NewFlagSet("basic", flag.ExitOnError)
+// connectOne parses the -server flag of subcommand name, and returns a
+// client holding that one server once it answers.
+func connectOne(ctx context.Context, name string, args []string) (*libnmdb.Client, serverSpec, error) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	server := fs.String("server", "tipc:10", "tipc:PORT or sctp:ADDR:PORT")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, serverSpec{}, err
 	}
 	spec, err := parseServer(*server)
 	if err != nil {
-		return err
+		return nil, serverSpec{}, err
 	}
-	ctx := context.Background()
 	c := libnmdb.New()
-	defer c.Close()
 	if err := spec.add(c); err != nil {
-		return fmt.Errorf("add %s: %w", *server, err)
+		c.Close()
+		return nil, serverSpec{}, fmt.Errorf("add %s: %w", *server, err)
 	}
 	if err := waitUp(ctx, c); err != nil {
+		c.Close()
+		return nil, serverSpec{}, err
+	}
+	return c, spec, nil
+}
+
+// cmdBasic exercises every operation in every mode against one server.
+func cmdBasic(args []string) error {
+	ctx := context.Background()
+	c, spec, err := connectOne(ctx, "basic", args)
+	if err != nil {
 		return err
 	}
+	defer c.Close()
 	k := &checker{ctx: ctx, c: c}
 	b := func(s string) []byte { return []byte(s) }
 	var v []byte
@@ -261,24 +273,12 @@ func cmdBasic(args []string) error {
 
 // cmdAfter checks what a server restarted on the store of cmdBasic kept.
 func cmdAfter(args []string) error {
-	fs := flag.NewFlagSet("after", flag.ExitOnError)
-	server := fs.String("server", "tipc:10", "tipc:PORT or sctp:ADDR:PORT")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	spec, err := parseServer(*server)
+	ctx := context.Background()
+	c, _, err := connectOne(ctx, "after", args)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	c := libnmdb.New()
 	defer c.Close()
-	if err := spec.add(c); err != nil {
-		return fmt.Errorf("add %s: %w", *server, err)
-	}
-	if err := waitUp(ctx, c); err != nil {
-		return err
-	}
 	k := &checker{ctx: ctx, c: c}
 	want := map[string][]byte{
 		"n-key": []byte("v2"),
