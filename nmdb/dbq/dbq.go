@@ -8,11 +8,17 @@
 // arenas have grown. The queue is bounded in operations and bytes: Push
 // waits while it is full, which slows down the clients that fill it instead
 // of letting memory grow.
+//
+// DrainGroup is Drain for group commit: when the queue holds writes that
+// wait for an fsync, it can wait a little for the writers it just answered
+// to come back, so that one fsync carries all of them instead of
+// alternating between two half groups.
 package dbq
 
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by Push after Close.
@@ -58,6 +64,8 @@ type Queue[R any] struct {
 	closed   bool
 	maxOps   int
 	maxBytes int
+	syncs    int         // queued operations with Sync set
+	timer    *time.Timer // DrainGroup's, made on first use (one consumer)
 }
 
 // New returns a queue that holds at most maxOps operations and maxBytes
@@ -86,6 +94,9 @@ func (q *Queue[R]) Push(op Op[R]) error {
 	op.Val = q.copyIn(op.Val)
 	op.Old = q.copyIn(op.Old)
 	q.ops = append(q.ops, op)
+	if op.Sync {
+		q.syncs++
+	}
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -110,21 +121,67 @@ func (q *Queue[R]) copyIn(b []byte) []byte {
 // returns an empty slice once the queue is closed and empty. The slices of
 // the returned operations stay valid until the next call to Drain, which
 // reuses their memory; the caller must not keep them longer.
-func (q *Queue[R]) Drain() []Op[R] {
+func (q *Queue[R]) Drain() []Op[R] { return q.DrainGroup(0, 0) }
+
+// DrainGroup is Drain with a bounded wait for a fuller group. Once
+// operations are queued, if some of them are Sync, it waits until the
+// queue holds more Sync operations than it did when DrainGroup was called
+// plus expect, or until maxWait has passed, whichever comes first. The
+// caller passes as expect the number of Sync writers it has just answered:
+// those are the ones likely to send their next write within a round trip.
+// With expect 0 or maxWait 0 it does not wait.
+func (q *Queue[R]) DrainGroup(expect int, maxWait time.Duration) []Op[R] {
+	q.mu.Lock()
+	target := q.syncs + expect
+	q.mu.Unlock()
+	waited := false
 	for {
 		q.mu.Lock()
-		if len(q.ops) > 0 || q.closed {
+		ready := len(q.ops) > 0 || q.closed
+		if ready && !waited && !q.closed && expect > 0 && maxWait > 0 &&
+			q.syncs > 0 && q.syncs < target && len(q.ops) < q.maxOps {
+			q.mu.Unlock()
+			q.waitSyncs(target, maxWait)
+			waited = true
+			continue
+		}
+		if ready {
 			// Give back the previous batch's memory and take this one.
 			clear(q.spareOps)
 			ops, arena := q.ops, q.arena
 			q.ops, q.arena = q.spareOps[:0], q.spareBuf[:0]
 			q.spareOps, q.spareBuf = ops, arena
+			q.syncs = 0
 			q.notFull.Broadcast()
 			q.mu.Unlock()
 			return ops
 		}
 		q.mu.Unlock()
 		<-q.wake
+	}
+}
+
+// waitSyncs waits until target Sync operations are queued, the queue is
+// full or closed, or d has passed.
+func (q *Queue[R]) waitSyncs(target int, d time.Duration) {
+	if q.timer == nil {
+		q.timer = time.NewTimer(d)
+	} else {
+		q.timer.Reset(d)
+	}
+	defer q.timer.Stop()
+	for {
+		select {
+		case <-q.wake:
+		case <-q.timer.C:
+			return
+		}
+		q.mu.Lock()
+		done := q.closed || q.syncs >= target || len(q.ops) >= q.maxOps
+		q.mu.Unlock()
+		if done {
+			return
+		}
 	}
 }
 
