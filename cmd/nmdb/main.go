@@ -5,7 +5,7 @@
 //
 //	nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
 //	     [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
-//	     [-c nobj] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
+//	     [-c nobj] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
 //
 // Run "nmdb -h" for what each option does. Without -f, nmdb runs itself
 // again in the background in a new session and exits once that copy serves

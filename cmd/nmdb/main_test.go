@@ -28,7 +28,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Usage: nmdb", "-b backend", "pebble, null", "-d dbpath", "-l lower", "-L upper",
-		"-t port", "-T addr", "-u port", "-U addr", "-s port", "-S addr", "-c nobj",
+		"-t port", "-T addr", "-u port", "-U addr", "-s port", "-S addr", "-c nobj", "-g percent",
 		"-o logfile", "-i pidfile", "-f ", "-p ", "-r ", "-h ", `"off"`,
 		"UDP is off unless -u or -U", "modprobe tipc", "SIGHUP", "SIGUSR1", "SIGUSR2",
 	} {
@@ -55,6 +55,8 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"-l", "-1"}, []string{"-l", "TIPC instance"}},
 		{[]string{"-l", "20", "-L", "19"}, []string{"-L", "below"}},
 		{[]string{"-c", "0"}, []string{"-c", "cache size"}},
+		{[]string{"-g", "0"}, []string{"-g", `"0"`, "percentage"}},
+		{[]string{"-g", "lots"}, []string{"-g", `"lots"`, "percentage"}},
 		{[]string{"-x"}, []string{"unknown option -x"}},
 		{[]string{"-t"}, []string{"-t needs a value"}},
 		{[]string{"database"}, []string{`unexpected argument "database"`}},
@@ -85,18 +87,18 @@ func TestParseArgs(t *testing.T) {
 	}
 	if o.backend != "pebble" || o.dbPath != "database" || !o.tipc || o.tipcExplicit ||
 		o.tipcLower != 10 || o.tipcUpper != 10 || !o.tcp || o.tcpPort != 26010 || o.tcpAddr != "" ||
-		o.udp || !o.sctp || o.sctpExplicit || o.sctpPort != 26010 || o.cacheK != 128 ||
+		o.udp || !o.sctp || o.sctpExplicit || o.sctpPort != 26010 || o.cacheK != 128 || o.gcPercent != 0 ||
 		o.logFile != "-" || o.pidFile != "" || o.foreground || o.passive || o.readOnly {
 		t.Errorf("defaults: %+v", o)
 	}
 	o, err = parseArgs([]string{"-fpr", "-t26011", "-T", "127.0.0.1", "-U", "::1", "-l", "11", "-L13",
-		"-s", "off", "-c", "2", "-o", "log", "-i", "pid", "-b", "null", "-d", "db"}, backends)
+		"-s", "off", "-c", "2", "-g40", "-o", "log", "-i", "pid", "-b", "null", "-d", "db"}, backends)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !o.foreground || !o.passive || !o.readOnly || o.tcpPort != 26011 || o.tcpAddr != "127.0.0.1" ||
 		!o.udp || o.udpPort != 26010 || o.udpAddr != "::1" || !o.tipc || !o.tipcExplicit ||
-		o.tipcLower != 11 || o.tipcUpper != 13 || o.sctp || !o.sctpExplicit || o.cacheK != 2 ||
+		o.tipcLower != 11 || o.tipcUpper != 13 || o.sctp || !o.sctpExplicit || o.cacheK != 2 || o.gcPercent != 40 ||
 		o.logFile != "log" || o.pidFile != "pid" || o.backend != "null" || o.dbPath != "db" {
 		t.Errorf("parsed: %+v", o)
 	}

@@ -19,6 +19,7 @@ const (
 	defaultLogFile   = "-"
 	offValue         = "off"
 	maxCacheK        = math.MaxInt / 1024 // -c x 1024 must fit an int
+	maxGCPercent     = 10000
 )
 
 // options is the parsed command line.
@@ -45,6 +46,7 @@ type options struct {
 	sctpAddr     string
 
 	cacheK     int
+	gcPercent  int // -g; 0: not given
 	logFile    string
 	pidFile    string
 	foreground bool
@@ -54,9 +56,9 @@ type options struct {
 }
 
 // Option letters that take a value, and those that do not (getopt's
-// "b:d:l:L:t:T:u:U:s:S:c:o:i:fprh").
+// "b:d:l:L:t:T:u:U:s:S:c:o:i:fprh", and -g).
 const (
-	valueOpts = "bdlLtTuUsScoi"
+	valueOpts = "bdlLtTuUsScoig"
 	boolOpts  = "fprh"
 )
 
@@ -131,6 +133,11 @@ func parseArgs(args []string, backends []string) (*options, error) {
 			o.cacheK, err = strconv.Atoi(v)
 			if err != nil || o.cacheK < 1 || o.cacheK > maxCacheK {
 				return fmt.Errorf("-c: cache size %q is not a number of thousands of objects from 1 to %d", v, maxCacheK)
+			}
+		case 'g':
+			o.gcPercent, err = strconv.Atoi(v)
+			if err != nil || o.gcPercent < 1 || o.gcPercent > maxGCPercent {
+				return fmt.Errorf("-g: garbage collector target %q is not a percentage from 1 to %d", v, maxGCPercent)
 			}
 		case 'o':
 			if v == "" {
@@ -277,7 +284,7 @@ func listenHost(v string) string {
 func printUsage(w io.Writer, backends []string) {
 	fmt.Fprintf(w, `Usage: nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
             [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
-            [-c nobj] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
+            [-c nobj] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
 
 nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
 
@@ -292,6 +299,10 @@ nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
   -s port     SCTP port, or "off" for no SCTP (default %[5]d)
   -S addr     SCTP address to listen on (default: all addresses)
   -c nobj     cache size in thousands of objects, x 1024 (default %[6]d)
+  -g percent  memory the garbage collector lets the heap grow by over the
+              live data before it runs, in percent (like GOGC): lower uses
+              less memory and more CPU while sets evict cached objects
+              (default %[7]d, or $GOGC when set)
   -o logfile  log file, "-" for standard output (default "-")
   -i pidfile  write the process id here once listening; removed on exit
   -f          stay in the foreground (default: go to the background)
@@ -310,5 +321,5 @@ Signals: SIGTERM, SIGINT stop after every queued database write is done;
 SIGHUP reopens the log file; SIGUSR1 switches to read-only mode; SIGUSR2
 toggles passive mode.
 `, strings.Join(backends, ", "), defaultBackend, defaultDBPath, defaultTIPCLower,
-		defaultPort, defaultCacheK)
+		defaultPort, defaultCacheK, defaultGCPercent)
 }

@@ -58,6 +58,7 @@ func serve(opts *options) (err error) {
 	if err != nil {
 		return err
 	}
+	gcp := applyGCPercent(opts, os.Getenv)
 	srv, err := nmdb.New(nmdb.Config{
 		Backend:      opts.backend,
 		DBPath:       opts.dbPath,
@@ -96,7 +97,7 @@ func serve(opts *options) (err error) {
 		}
 	}
 	log.Info("nmdb ready", "pid", os.Getpid(), "backend", opts.backend, "db", opts.dbPath,
-		"cache_objects", opts.cacheK*1024, "read_only", opts.readOnly, "passive", opts.passive)
+		"cache_objects", opts.cacheK*1024, "gc_percent", gcp, "read_only", opts.readOnly, "passive", opts.passive)
 	if err := daemon.Ready(); err != nil {
 		log.Warn("could not tell the parent process that the daemon is ready", "err", err)
 	}
