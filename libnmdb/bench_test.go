@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
@@ -46,6 +47,20 @@ func runParallel(b *testing.B, newOp func() func() error) {
 func BenchmarkGetParallel(b *testing.B) {
 	c, key, _ := benchClient(b, true)
 	ctx := context.Background()
+	runParallel(b, func() func() error {
+		return func() error {
+			_, err := c.Get(ctx, key)
+			return err
+		}
+	})
+}
+
+// BenchmarkGetParallelSharedContext is BenchmarkGetParallel with every
+// call under one context with a deadline, as a program's root context.
+func BenchmarkGetParallelSharedContext(b *testing.B) {
+	c, key, _ := benchClient(b, true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	runParallel(b, func() func() error {
 		return func() error {
 			_, err := c.Get(ctx, key)

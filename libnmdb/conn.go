@@ -73,7 +73,7 @@ func (s *server) link(ctx context.Context) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", s.name, err)
 	}
-	ln := &link{s: s, t: t, pending: make(map[uint32]*call)}
+	ln := &link{s: s, t: t, slots: make([]*call, minSlots)}
 	if s.stream {
 		ln.wake = make(chan struct{}, 1)
 		ln.quit = make(chan struct{})
@@ -105,57 +105,241 @@ type link struct {
 	t    transport
 	dead atomic.Bool
 
-	mu      sync.Mutex
-	pending map[uint32]*call // by request id
-	lastID  uint32
-	err     error  // why the link died; set once
+	mu sync.Mutex
+	// slots holds the calls waiting for replies, each at its request id
+	// modulo len(slots), a power of two: ids are handed out in turn, and
+	// the table is kept at most half full so that the id after the last
+	// one usually has a free slot. A reply finds its call in one step,
+	// and one to a request given up finds nothing, or a call with a
+	// different id. nil once the link is dead.
+	slots   []*call
+	npend   int         // calls in slots
+	lastID  uint32      // the last request id handed out
+	err     error       // why the link died; set once
+	sweeper *time.Timer // runs sweep; made when first needed
+	sweepAt time.Time   // when sweeper fires; zero when it is not set
+
 	wbuf    []byte // streams: framed requests waiting to be written
 	spare   []byte // streams: the other buffer of a caller that writes
 	writing bool   // streams: a caller or the writer goroutine is writing
 
 	wake chan struct{} // streams: the writer goroutine takes over writing
 	quit chan struct{} // streams: closed when the link dies
+
+	// The link watches one context at a time, one that several calls
+	// share (a context many goroutines use, or one a goroutine makes
+	// several calls with). Its calls wait for their reply alone: when the
+	// context is done, ctxDone fails them, so that they need no select
+	// on the context's channel. Calls with another context select on it.
+	// Under mu.
+	watched   <-chan struct{} // Done of the watched context; nil: none
+	seen      <-chan struct{} // Done of the last context not watched
+	stopWatch func() bool     // stops the watch
 }
 
+// minSlots is the initial size of a link's table of calls.
+const minSlots = 256
+
+// sweepSlack is how close together the sweeps of a link may follow each
+// other: calls whose deadlines fall within it of one another may be
+// failed together, the later ones that much late.
+const sweepSlack = time.Millisecond
+
+// errExpired is how the sweeper fails a call whose deadline passed; the
+// caller turns it into the error it reports.
+var errExpired = errors.New("deadline passed")
+
+// errCtxDone is how a link fails a call whose context, which the link
+// watches, is done; the caller turns it into the error it reports.
+var errCtxDone = errors.New("context done")
+
 // call is one request waiting for its reply. Calls are pooled by the
-// client. Whoever removes a call from its link's pending map owns it:
-// the reader and fail signal done once; a caller giving up that removed it
-// itself does not wait for a signal.
+// client. Whoever removes a call from its link's slots owns it: the
+// reader, the sweeper and fail signal done once; a caller giving up that
+// removed it itself does not wait for a signal.
 type call struct {
 	done  chan struct{} // capacity 1
-	timer *time.Timer
+	timer *time.Timer   // datagram repeats; made when first needed
 	id    uint32
-	msg   []byte // the reply message
-	pkt   []byte // datagrams: the encoded request, kept for repeats
-	err   error
+	// deadline, when set, is when the link's sweeper fails the call
+	// with errExpired. It is set for calls whose context carries no
+	// deadline of its own.
+	deadline time.Time
+	// ctxDone is the Done channel of the call's context. watched tells
+	// whether the link watches that context; the call is then failed with
+	// errCtxDone when the context is done.
+	ctx     context.Context
+	ctxDone <-chan struct{}
+	watched bool
+	msg     []byte // the reply message
+	pkt     []byte // datagrams: the encoded request, kept for repeats
+	err     error
 }
 
 func newCall() *call {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &call{done: make(chan struct{}, 1), timer: t}
+	return &call{done: make(chan struct{}, 1)}
 }
 
 func (c *Client) getCall() *call { return c.calls.Get().(*call) }
 
 func (c *Client) putCall(cl *call) {
 	cl.err = nil
+	cl.deadline = time.Time{}
+	cl.ctx, cl.ctxDone = nil, nil
+	cl.watched = false
 	cl.msg = cl.msg[:0]
 	cl.pkt = cl.pkt[:0]
 	c.calls.Put(cl)
 }
 
-// newID returns an id not in flight. Called with mu held.
-func (ln *link) newID() uint32 {
+// register gives cl a request id not in flight and puts it in the slots,
+// which it grows to stay at most half full. The id after the last one is
+// taken unless its slot is busy, 0 never. Called with mu held.
+func (ln *link) register(cl *call) error {
+	if ln.npend >= wire.IDMask/2 {
+		return errors.New("too many requests in flight")
+	}
+	if 2*(ln.npend+1) > len(ln.slots) {
+		ln.grow()
+	}
+	mask := uint32(len(ln.slots) - 1)
 	for {
 		ln.lastID = (ln.lastID + 1) & wire.IDMask
-		if ln.lastID == 0 {
-			continue
-		}
-		if _, busy := ln.pending[ln.lastID]; !busy {
-			return ln.lastID
+		if ln.lastID != 0 && ln.slots[ln.lastID&mask] == nil {
+			break
 		}
 	}
+	cl.id = ln.lastID
+	ln.slots[cl.id&mask] = cl
+	ln.npend++
+	if !cl.deadline.IsZero() && (ln.sweepAt.IsZero() || cl.deadline.Before(ln.sweepAt)) {
+		ln.armSweeper(cl.deadline, time.Now())
+	}
+	if cl.ctxDone != nil {
+		ln.watch(cl)
+	}
+	return nil
+}
+
+// watch decides whether cl waits with the link watching its context: if
+// the link watches it already, or watches none and saw the context just
+// before, with another call. Called with mu held.
+func (ln *link) watch(cl *call) {
+	switch {
+	case cl.ctxDone == ln.watched:
+		cl.watched = true
+	case ln.watched == nil && cl.ctxDone == ln.seen:
+		ln.watched, ln.seen = cl.ctxDone, nil
+		ln.stopWatch = context.AfterFunc(cl.ctx, ln.ctxDone)
+		cl.watched = true
+	default:
+		ln.seen = cl.ctxDone
+	}
+}
+
+// ctxDone fails the calls of the watched context, now done, with
+// errCtxDone, and ends the watch.
+func (ln *link) ctxDone() {
+	var done []*call
+	ln.mu.Lock()
+	for i, cl := range ln.slots {
+		if cl != nil && cl.watched && cl.ctxDone == ln.watched {
+			ln.slots[i] = nil
+			ln.npend--
+			done = append(done, cl)
+		}
+	}
+	ln.watched, ln.stopWatch = nil, nil
+	ln.mu.Unlock()
+	for _, cl := range done {
+		cl.err = errCtxDone
+		cl.done <- struct{}{}
+	}
+}
+
+// grow doubles the slots. Ids in flight stay apart: two ids that differ
+// modulo n differ modulo 2n. Called with mu held.
+func (ln *link) grow() {
+	slots := make([]*call, 2*len(ln.slots))
+	mask := uint32(len(slots) - 1)
+	for _, cl := range ln.slots {
+		if cl != nil {
+			slots[cl.id&mask] = cl
+		}
+	}
+	ln.slots = slots
+}
+
+// take removes and returns the call waiting for the reply with id, nil if
+// none is. Called with mu held.
+func (ln *link) take(id uint32) *call {
+	if ln.slots == nil {
+		return nil
+	}
+	i := id & uint32(len(ln.slots)-1)
+	cl := ln.slots[i]
+	if cl == nil || cl.id != id {
+		return nil
+	}
+	ln.slots[i] = nil
+	ln.npend--
+	return cl
+}
+
+// armSweeper makes the sweeper run at deadline. Called with mu held.
+func (ln *link) armSweeper(deadline, now time.Time) {
+	ln.sweepAt = deadline
+	if ln.sweeper == nil {
+		ln.sweeper = time.AfterFunc(deadline.Sub(now), ln.sweep)
+		return
+	}
+	ln.sweeper.Reset(deadline.Sub(now))
+}
+
+// sweep fails the calls whose deadline passed with errExpired and sets
+// the sweeper for the next deadline, if any call waits for one. It runs
+// from the sweeper, so that a caller waits only for its reply and its
+// context, not for a timer of its own.
+func (ln *link) sweep() {
+	var expired []*call
+	ln.mu.Lock()
+	ln.sweepAt = time.Time{}
+	if ln.slots == nil {
+		ln.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	var next time.Time
+	for i, cl := range ln.slots {
+		if cl == nil || cl.deadline.IsZero() {
+			continue
+		}
+		if !cl.deadline.After(now) {
+			ln.slots[i] = nil
+			ln.npend--
+			expired = append(expired, cl)
+			continue
+		}
+		if next.IsZero() || cl.deadline.Before(next) {
+			next = cl.deadline
+		}
+	}
+	if !next.IsZero() {
+		ln.armSweeper(later(next, now.Add(sweepSlack)), now)
+	}
+	ln.mu.Unlock()
+	for _, cl := range expired {
+		cl.err = errExpired
+		cl.done <- struct{}{}
+	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // send registers cl and sends req. On error cl is not registered, and
@@ -168,13 +352,11 @@ func (ln *link) send(cl *call, req *wire.Request, safe bool) (notSent bool, err 
 		ln.mu.Unlock()
 		return true, err
 	}
-	if len(ln.pending) > wire.IDMask/2 {
+	if err := ln.register(cl); err != nil {
 		ln.mu.Unlock()
-		return false, errors.New("too many requests in flight")
+		return false, err
 	}
-	req.ID = ln.newID()
-	cl.id = req.ID
-	ln.pending[req.ID] = cl
+	req.ID = cl.id
 	if ln.s.stream {
 		var start int
 		ln.wbuf, start = wire.BeginFrame(ln.wbuf)
@@ -249,8 +431,13 @@ func (ln *link) send(cl *call, req *wire.Request, safe bool) (notSent bool, err 
 func (ln *link) forget(cl *call) bool {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
-	if ln.pending[cl.id] == cl {
-		delete(ln.pending, cl.id)
+	if ln.slots == nil {
+		return false
+	}
+	i := cl.id & uint32(len(ln.slots)-1)
+	if ln.slots[i] == cl {
+		ln.slots[i] = nil
+		ln.npend--
 		return true
 	}
 	return false
@@ -329,10 +516,7 @@ func (ln *link) readLoop() {
 			continue
 		}
 		ln.mu.Lock()
-		cl := ln.pending[r.ID]
-		if cl != nil {
-			delete(ln.pending, r.ID)
-		}
+		cl := ln.take(r.ID)
 		ln.mu.Unlock()
 		if cl == nil {
 			continue // a reply to a request given up, or to a repeat
@@ -357,16 +541,28 @@ func (ln *link) fail(err error) {
 	}
 	ln.err = err
 	ln.dead.Store(true)
-	pend := ln.pending
-	ln.pending = nil
+	pend := ln.slots
+	ln.slots = nil
+	ln.npend = 0
+	if ln.sweeper != nil {
+		ln.sweeper.Stop()
+		ln.sweepAt = time.Time{}
+	}
+	if ln.stopWatch != nil {
+		ln.stopWatch()
+		ln.watched, ln.stopWatch = nil, nil
+	}
+	ln.seen = nil
 	ln.mu.Unlock()
 	if ln.quit != nil {
 		close(ln.quit)
 	}
 	ln.t.Close()
 	for _, cl := range pend {
-		cl.err = err
-		cl.done <- struct{}{}
+		if cl != nil {
+			cl.err = err
+			cl.done <- struct{}{}
+		}
 	}
 }
 
@@ -381,11 +577,20 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 	if err := ctx.Err(); err != nil {
 		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
 	}
+	repeat := safe && s.retry
+	cl := c.getCall()
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(c.opts.Timeout)
 	}
-	cl := c.getCall()
+	if !repeat {
+		cl.ctx, cl.ctxDone = ctx, ctx.Done()
+		if !ok || cl.ctxDone == nil {
+			// No context fires at this deadline: the link's sweeper
+			// does.
+			cl.deadline = deadline
+		}
+	}
 	var ln *link
 	for attempt := 0; ; attempt++ {
 		var err error
@@ -406,7 +611,12 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 		c.putCall(cl)
 		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
 	}
-	err := c.wait(ctx, ln, cl, deadline, safe && s.retry, req.Op)
+	var err error
+	if repeat {
+		err = c.waitRepeating(ctx, ln, cl, deadline, req.Op)
+	} else {
+		err = c.wait(ctx, ln, cl, req.Op)
+	}
 	if err == nil {
 		err = wire.DecodeReply(cl.msg, &r)
 	}
@@ -421,16 +631,56 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 	return cl, r, nil
 }
 
-// wait waits for cl's reply until deadline, repeating the request on the
-// way if repeat is set.
-func (c *Client) wait(ctx context.Context, ln *link, cl *call, deadline time.Time, repeat bool, op wire.Op) error {
+// wait waits for the reply to a request that is not repeated: until the
+// reply or a failure comes, ctx is done, or the sweeper fails the call at
+// its deadline. No timer of its own is needed, nor a select when the link
+// watches ctx (see link.watch).
+func (c *Client) wait(ctx context.Context, ln *link, cl *call, op wire.Op) error {
+	var err error
+	if cl.ctxDone == nil || cl.watched {
+		<-cl.done
+		err = cl.err
+	} else {
+		select {
+		case <-cl.done:
+			err = cl.err
+		case <-cl.ctxDone:
+			err = c.giveUp(ln, cl, errCtxDone)
+		}
+	}
+	switch err {
+	case errExpired:
+		err = c.timeoutErr(ln, op, false, context.DeadlineExceeded)
+	case errCtxDone:
+		err = ctx.Err()
+		if err == nil {
+			// A context whose Done channel closed before its Err
+			// says why.
+			err = context.Canceled
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = c.timeoutErr(ln, op, false, err)
+		}
+	}
+	return err
+}
+
+// waitRepeating waits for cl's reply until deadline, repeating the
+// request on the way, at RetryInterval and then twice as long each time up
+// to MaxRetryInterval.
+func (c *Client) waitRepeating(ctx context.Context, ln *link, cl *call, deadline time.Time, op wire.Op) error {
+	const repeat = true
+	if cl.timer == nil {
+		cl.timer = time.NewTimer(time.Hour)
+		cl.timer.Stop()
+	}
 	interval := c.opts.RetryInterval
 	for {
 		d := time.Until(deadline)
 		if d <= 0 {
 			return c.giveUp(ln, cl, c.timeoutErr(ln, op, repeat, context.DeadlineExceeded))
 		}
-		if repeat && interval < d {
+		if interval < d {
 			d = interval
 		}
 		cl.timer.Reset(d)
@@ -446,7 +696,7 @@ func (c *Client) wait(ctx context.Context, ln *link, cl *call, deadline time.Tim
 			}
 			return c.giveUp(ln, cl, err)
 		case <-cl.timer.C:
-			if repeat && time.Now().Before(deadline) {
+			if time.Now().Before(deadline) {
 				ln.resend(cl)
 				interval = min(2*interval, MaxRetryInterval)
 			}

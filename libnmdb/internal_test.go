@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
@@ -56,21 +59,166 @@ func TestServerOrderTransportsAndAddresses(t *testing.T) {
 	}
 }
 
-func TestNewIDWrapsAndSkipsBusy(t *testing.T) {
-	ln := &link{pending: map[uint32]*call{}}
+func TestRegisterWrapsAndSkipsBusy(t *testing.T) {
+	ln := &link{slots: make([]*call, minSlots)}
+	mask := uint32(minSlots - 1)
 	ln.lastID = wire.IDMask - 1
-	busy := &call{}
-	ln.pending[wire.IDMask] = busy
-	ln.pending[1] = busy
-	ln.pending[2] = busy
-	if id := ln.newID(); id != 3 {
-		t.Fatalf("newID = %d, want 3 (wrap past the 28-bit mask, skip 0 and ids in flight)", id)
+	for _, id := range []uint32{wire.IDMask, 1, 2} {
+		ln.slots[id&mask] = &call{id: id}
+		ln.npend++
+	}
+	cl := &call{}
+	if err := ln.register(cl); err != nil || cl.id != 3 {
+		t.Fatalf("register: id %d, %v; want 3 (wrap past the 28-bit mask, skip 0 and ids in flight)", cl.id, err)
 	}
 	ln.lastID = 5
-	if id := ln.newID(); id != 6 {
-		t.Fatalf("newID = %d, want 6", id)
+	cl = &call{}
+	if err := ln.register(cl); err != nil || cl.id != 6 {
+		t.Fatalf("register: id %d, %v; want 6", cl.id, err)
+	}
+	if ln.npend != 5 {
+		t.Fatalf("%d calls pending, want 5", ln.npend)
 	}
 }
+
+// TestSlotsGrow: the table doubles as calls pile up, and every call is
+// still found by its id, once.
+func TestSlotsGrow(t *testing.T) {
+	ln := &link{slots: make([]*call, minSlots)}
+	ln.lastID = wire.IDMask - 100 // grow across the id wrap too
+	calls := make([]*call, 5*minSlots)
+	for i := range calls {
+		calls[i] = &call{}
+		if err := ln.register(calls[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ln.slots) < 2*len(calls) {
+		t.Fatalf("%d slots for %d calls: not kept at most half full", len(ln.slots), len(calls))
+	}
+	seen := map[uint32]bool{}
+	for _, cl := range calls {
+		if cl.id == 0 || cl.id > wire.IDMask || seen[cl.id] {
+			t.Fatalf("bad or repeated id %d", cl.id)
+		}
+		seen[cl.id] = true
+	}
+	for i, cl := range calls {
+		if got := ln.take(cl.id); got != cl {
+			t.Fatalf("take(%d) found %p, want call %d (%p)", cl.id, got, i, cl)
+		}
+		if got := ln.take(cl.id); got != nil {
+			t.Fatalf("take(%d) twice found a call", cl.id)
+		}
+	}
+	if ln.npend != 0 {
+		t.Fatalf("%d calls pending after taking all", ln.npend)
+	}
+}
+
+// TestStaleReplyToReusedSlot: a call given up frees its slot; the call
+// that gets the slot next has another id, and a late reply to the first
+// does not reach it.
+func TestStaleReplyToReusedSlot(t *testing.T) {
+	ln := &link{slots: make([]*call, minSlots)}
+	old := &call{}
+	if err := ln.register(old); err != nil {
+		t.Fatal(err)
+	}
+	if !ln.forget(old) {
+		t.Fatal("forget: the call was not pending")
+	}
+	if ln.forget(old) {
+		t.Fatal("forget twice: the call was still pending")
+	}
+	mask := uint32(len(ln.slots) - 1)
+	var reuse *call
+	for range 4 * minSlots {
+		cl := &call{}
+		if err := ln.register(cl); err != nil {
+			t.Fatal(err)
+		}
+		if cl.id&mask == old.id&mask {
+			reuse = cl
+			break
+		}
+		if ln.take(cl.id) != cl {
+			t.Fatalf("take(%d) did not find its call", cl.id)
+		}
+	}
+	if reuse == nil {
+		t.Fatal("the slot was never reused")
+	}
+	if reuse.id == old.id {
+		t.Fatalf("id %d reused while a reply to it may still come", old.id)
+	}
+	if got := ln.take(old.id); got != nil {
+		t.Fatalf("a late reply to id %d was handed to the call with id %d", old.id, got.id)
+	}
+	if got := ln.take(reuse.id); got != reuse {
+		t.Fatal("the call in the reused slot was lost")
+	}
+}
+
+// TestSweeper: the sweeper fails the calls whose deadline passed with
+// errExpired, in order, leaves the others alone, and stops with the link.
+func TestSweeper(t *testing.T) {
+	ln := &link{slots: make([]*call, minSlots), t: nopTransport{}, s: &server{}}
+	now := time.Now()
+	noDeadline := newCall()
+	late := newCall()
+	late.deadline = now.Add(time.Hour)
+	soon := newCall()
+	soon.deadline = now.Add(20 * time.Millisecond)
+	sooner := newCall()
+	sooner.deadline = now.Add(10 * time.Millisecond)
+	ln.mu.Lock()
+	for _, cl := range []*call{noDeadline, late, soon, sooner} {
+		if err := ln.register(cl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !ln.sweepAt.Equal(sooner.deadline) {
+		t.Errorf("sweeper set for %v, want the earliest deadline %v", ln.sweepAt.Sub(now), sooner.deadline.Sub(now))
+	}
+	ln.mu.Unlock()
+	for _, cl := range []*call{sooner, soon} {
+		<-cl.done
+		if cl.err != errExpired {
+			t.Fatalf("swept call failed with %v, want errExpired", cl.err)
+		}
+		if time.Now().Before(cl.deadline) {
+			t.Fatal("call swept before its deadline")
+		}
+	}
+	ln.mu.Lock()
+	if ln.npend != 2 || ln.slots[late.id&uint32(len(ln.slots)-1)] != late {
+		t.Errorf("%d calls left, want the two without a past deadline", ln.npend)
+	}
+	if !ln.sweepAt.Equal(late.deadline) {
+		t.Errorf("sweeper set for %v, want the remaining deadline %v", ln.sweepAt.Sub(now), late.deadline.Sub(now))
+	}
+	ln.mu.Unlock()
+	ln.fail(ErrClosed)
+	for _, cl := range []*call{noDeadline, late} {
+		<-cl.done
+		if cl.err != ErrClosed {
+			t.Fatalf("call failed with %v, want ErrClosed", cl.err)
+		}
+	}
+	ln.mu.Lock()
+	if !ln.sweepAt.IsZero() {
+		t.Error("sweeper still set on a dead link")
+	}
+	ln.mu.Unlock()
+}
+
+// nopTransport is a transport that moves nothing.
+type nopTransport struct{}
+
+func (nopTransport) readMsg() ([]byte, error) { return nil, io.EOF }
+func (nopTransport) write([]byte) error       { return nil }
+func (nopTransport) Close() error             { return nil }
 
 func TestServerErrorMatchesItsCode(t *testing.T) {
 	codes := []struct {
@@ -127,5 +275,128 @@ func TestIDWrapOnALiveConnection(t *testing.T) {
 	ln.mu.Unlock()
 	if last == 0 || last > 20 {
 		t.Fatalf("last id %d: did not wrap", last)
+	}
+}
+
+// pending returns how many calls wait on c's only link, and the Done
+// channel of the context the link watches.
+func pending(c *Client) (int, <-chan struct{}) {
+	ln := (*c.servers.Load())[0].cur.Load()
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.npend, ln.watched
+}
+
+// waitPending waits until n calls wait on c's only link.
+func waitPending(t *testing.T, c *Client, n int) {
+	t.Helper()
+	for {
+		if got, _ := pending(c); got == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// getAll runs n gets of key with ctx at once and returns their errors.
+func getAll(t *testing.T, c *Client, ctx context.Context, n int, key string, start func()) []error {
+	t.Helper()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Get(ctx, []byte(key))
+			errs <- err
+		}()
+	}
+	waitPending(t, c, n)
+	start()
+	var out []error
+	for range n {
+		out = append(out, <-errs)
+	}
+	return out
+}
+
+// TestSharedContextIsWatched: calls sharing a context wait without a
+// select of their own, and still end when the context is cancelled, or
+// reaches its deadline, with the context's error; the link then watches
+// the next shared context.
+func TestSharedContextIsWatched(t *testing.T) {
+	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
+	c := NewWithOptions(Options{Timeout: time.Minute})
+	defer c.Close()
+	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 2 {
+		if err := c.Set(ctx, []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, w := pending(c); w != ctx.Done() {
+		t.Fatal("the link does not watch a context two calls shared")
+	}
+
+	srv.SetPassive(true)
+	for _, err := range getAll(t, c, ctx, 8, "k", cancel) {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("get with its context cancelled: %v, want context.Canceled", err)
+		}
+	}
+	if n, w := pending(c); n != 0 || w != nil {
+		t.Fatalf("%d calls still pending, watched %v: want none", n, w)
+	}
+
+	srv.SetPassive(false)
+	dl, cancel3 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel3()
+	for range 2 {
+		if err := c.Set(dl, []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, w := pending(c); w != dl.Done() {
+		t.Fatal("the link does not watch the next shared context")
+	}
+	srv.SetPassive(true)
+	for _, err := range getAll(t, c, dl, 4, "k", func() {}) {
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no reply before the deadline") {
+			t.Errorf("get past its context's deadline: %v", err)
+		}
+	}
+	srv.SetPassive(false)
+	if v, err := c.Get(context.Background(), []byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("get after the timeouts = %q, %v", v, err)
+	}
+}
+
+// TestSweeperOnALiveConnection: calls whose contexts carry no deadline,
+// with or without a Done channel, time out through the sweeper at
+// Options.Timeout with the same error as ever, and leave nothing behind.
+func TestSweeperOnALiveConnection(t *testing.T) {
+	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
+	c := NewWithOptions(Options{Timeout: 200 * time.Millisecond})
+	defer c.Close()
+	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
+		t.Fatal(err)
+	}
+	cancelable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv.SetPassive(true)
+	for _, ctx := range []context.Context{context.Background(), cancelable} {
+		for _, err := range getAll(t, c, ctx, 4, "k", func() {}) {
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no reply before the deadline") {
+				t.Errorf("get from a passive server: %v", err)
+			}
+		}
+		if n, _ := pending(c); n != 0 {
+			t.Fatalf("%d calls left pending", n)
+		}
+	}
+	srv.SetPassive(false)
+	if err := c.Set(context.Background(), []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
 	}
 }
