@@ -35,6 +35,7 @@ type serverOpts struct {
 	cfg   Config
 	store store.Store // instead of opening cfg.Backend
 	udp   bool
+	udpAt string // UDP address to listen on (default 127.0.0.1:0)
 	dir   string
 }
 
@@ -67,7 +68,11 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		}
 	}()
 	if o.udp {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		at := o.udpAt
+		if at == "" {
+			at = "127.0.0.1:0"
+		}
+		pc, err := net.ListenPacket("udp", at)
 		if err != nil {
 			t.Fatal(err)
 		}

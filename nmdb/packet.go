@@ -35,6 +35,7 @@ type packetConn struct {
 	s    *Server
 	pc   net.PacketConn
 	udp  *net.UDPConn // pc, when it is UDP
+	raw  *udpRaw      // udp's descriptor, for its reader's own reads and replies
 	tipc *tipc.Conn   // pc, when it is TIPC
 	apc  addrPortConn // pc, when it offers netip.AddrPort reads and writes
 	t    Transport
@@ -76,6 +77,7 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	switch c := pc.(type) {
 	case *net.UDPConn:
 		p.udp = c
+		p.raw = newUDPRaw(c)
 	case *tipc.Conn:
 		p.tipc = c
 		if err := c.SetReturnUndeliverable(true); err != nil {
@@ -132,11 +134,16 @@ func (p *packetConn) read() error {
 	sc := make([]byte, 0, 256)
 	var rt replyTo
 	rt.pk = p
+	// The reader's own replies may use raw; queued requests' replies,
+	// sent by the database worker, do not (enqueue clears reader).
+	rt.reader = true
 	failures := 0
 	for {
 		var n int
 		var err error
 		switch {
+		case p.raw != nil:
+			n, rt.ap, err = p.raw.readFrom(buf)
 		case p.udp != nil:
 			n, rt.ap, err = p.udp.ReadFromUDPAddrPort(buf)
 		case p.tipc != nil:
@@ -217,6 +224,8 @@ func (p *packetConn) send(b []byte, rt *replyTo) {
 func (p *packetConn) write(b []byte, rt *replyTo) error {
 	var err error
 	switch {
+	case p.raw != nil && rt.reader:
+		err = p.raw.writeTo(b, rt.ap)
 	case p.udp != nil:
 		_, err = p.udp.WriteToUDPAddrPort(b, rt.ap)
 	case p.tipc != nil:

@@ -52,11 +52,16 @@ type tcpConn struct {
 	rt    replyTo
 	first [firstRead]byte // where each batch of frames is first read
 
-	// raw and rawWrite write without blocking (nil where the connection
-	// has no descriptor); wbuf, wn are their argument and result, used
-	// only by whoever set writing.
+	// raw, rawRead and rawWrite read and write through the descriptor
+	// (raw is nil where the connection has none). rbuf, rn, rerr are
+	// rawRead's argument and results, used only by the reader; wbuf, wn
+	// are rawWrite's, used only by whoever set writing.
 	raw      syscall.RawConn
+	rawRead  func(fd uintptr) bool
 	rawWrite func(fd uintptr) bool
+	rbuf     []byte
+	rn       int
+	rerr     error
 	wbuf     []byte
 	wn       int
 
@@ -163,7 +168,7 @@ func (tc *tcpConn) read() {
 		s.readers.Done()
 	}()
 	for {
-		n, err := io.ReadAtLeast(tc.c, tc.first[:], wire.TCPPrefix)
+		n, err := tc.readAtLeast(tc.first[:], wire.TCPPrefix)
 		if err != nil {
 			return
 		}
@@ -225,7 +230,7 @@ func (tc *tcpConn) readFrames(have int) bool {
 			have = tc.room(&fb, off, have, wire.TCPPrefix)
 			off = 0
 			tc.flush()
-			n, err := io.ReadAtLeast(tc.c, fb.buf[have:], wire.TCPPrefix-have)
+			n, err := tc.readAtLeast(fb.buf[have:], wire.TCPPrefix-have)
 			if err != nil {
 				return false
 			}
@@ -248,7 +253,7 @@ func (tc *tcpConn) readFrames(have int) bool {
 				off = 0
 			}
 			tc.flush()
-			m, err := io.ReadAtLeast(tc.c, fb.buf[have:], total-(have-off))
+			m, err := tc.readAtLeast(fb.buf[have:], total-(have-off))
 			if err != nil {
 				return false
 			}
@@ -322,11 +327,11 @@ func (tc *tcpConn) kill(count bool) {
 	tc.poke()
 }
 
-// setRaw prepares the non-blocking writes flush makes, where the
-// connection has a descriptor that allows them.
+// setRaw prepares the reads and the non-blocking writes that go through
+// the connection's descriptor (see sysRead), where it has one.
 func (tc *tcpConn) setRaw() {
 	if runtime.GOOS == "windows" {
-		return
+		return // sockets are handles there, not descriptors
 	}
 	sc, ok := tc.c.(syscall.Conn)
 	if !ok {
@@ -337,20 +342,46 @@ func (tc *tcpConn) setRaw() {
 		return
 	}
 	tc.raw = raw
+	tc.rawRead = func(fd uintptr) bool {
+		n, err := sysRead(fd, tc.rbuf)
+		if err == errWouldBlock {
+			return false // the poller waits for input and calls again
+		}
+		tc.rn, tc.rerr = n, err
+		return true
+	}
 	tc.rawWrite = func(fd uintptr) bool {
-		tc.wn = sysWrite(syscall.Write, fd, tc.wbuf)
+		tc.wn, _ = sysWrite(fd, tc.wbuf)
 		return true // never wait for the socket: the writer does that
 	}
 }
 
-// sysWrite writes b to the descriptor fd with write, whatever the
-// platform's descriptor type, and returns the bytes written (0 on error).
-func sysWrite[FD ~int | ~uintptr](write func(FD, []byte) (int, error), fd uintptr, b []byte) int {
-	n, err := write(FD(fd), b)
-	if err != nil || n < 0 {
-		return 0
+// readAtLeast reads into buf until it holds at least min bytes, as
+// io.ReadAtLeast does.
+func (tc *tcpConn) readAtLeast(buf []byte, min int) (int, error) {
+	if tc.raw == nil {
+		return io.ReadAtLeast(tc.c, buf, min)
 	}
-	return n
+	n := 0
+	for n < min {
+		tc.rbuf = buf[n:]
+		err := tc.raw.Read(tc.rawRead)
+		tc.rbuf = nil
+		if err == nil {
+			err = tc.rerr
+		}
+		if err == nil && tc.rn == 0 {
+			err = io.EOF
+			if n > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+		n += tc.rn
+	}
+	return n, nil
 }
 
 // tryWrite writes as much of b as the socket takes now, without waiting,

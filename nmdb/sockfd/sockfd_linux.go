@@ -85,9 +85,14 @@ func (s *FD) SetsockoptInt(level, opt, v int, name string) error {
 // RawConn().Read: done is false when no message is waiting (the poller
 // then waits and calls again). An interrupted call is repeated. The error
 // is the bare errno.
+//
+// Recvmsg and Sendto never wait (MSG_DONTWAIT), so they are raw system
+// calls, made without telling the Go scheduler: telling it wakes the
+// runtime's monitor thread whenever the process was idle, which with one
+// request in flight is on every request.
 func Recvmsg(fd uintptr, hdr *unix.Msghdr) (n int, done bool, err error) {
 	for {
-		r, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(hdr)), 0)
+		r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(hdr)), unix.MSG_DONTWAIT)
 		switch e {
 		case 0:
 			return int(r), true, nil
@@ -110,8 +115,8 @@ func Sendto(fd uintptr, p []byte, name unsafe.Pointer, namelen uint32) (n int, d
 		b = unsafe.Pointer(&p[0])
 	}
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(b), uintptr(len(p)),
-			unix.MSG_NOSIGNAL, uintptr(name), uintptr(namelen))
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(b), uintptr(len(p)),
+			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, uintptr(name), uintptr(namelen))
 		switch e {
 		case 0:
 			return int(r), true, nil
