@@ -77,7 +77,7 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	switch c := pc.(type) {
 	case *net.UDPConn:
 		p.udp = c
-		p.raw = newUDPRaw(c)
+		p.raw = newUDPRaw(c, spinner{slots: s.spin, d: s.pollSpin})
 	case *tipc.Conn:
 		p.tipc = c
 		if err := c.SetReturnUndeliverable(true); err != nil {
@@ -137,6 +137,9 @@ func (p *packetConn) read() error {
 	// The reader's own replies may use raw; queued requests' replies,
 	// sent by the database worker, do not (enqueue clears reader).
 	rt.reader = true
+	if p.raw != nil {
+		defer p.raw.done()
+	}
 	failures := 0
 	for {
 		var n int

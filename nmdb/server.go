@@ -68,6 +68,10 @@ type Config struct {
 	Passive bool
 	// MaxConns bounds the concurrent TCP connections; 0 means 4096.
 	MaxConns int
+	// PollSpin is how long a reader whose client sends requests in quick
+	// succession keeps polling its socket, once empty, before it sleeps
+	// (see spin.go): 0 means DefaultPollSpin, a negative value never.
+	PollSpin time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -99,6 +103,8 @@ type Server struct {
 	cache    *cache.Cache
 	q        *dbq.Queue[replyTo]
 	maxConns int64
+	pollSpin time.Duration
+	spin     *spinSlots
 
 	readOnly atomic.Bool
 	passive  atomic.Bool
@@ -152,12 +158,18 @@ func newServer(cfg Config, st store.Store) *Server {
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
+	pollSpin := cfg.PollSpin
+	if pollSpin == 0 {
+		pollSpin = DefaultPollSpin
+	}
 	s := &Server{
 		log:        log,
 		store:      st,
 		cache:      cache.New(objects),
 		q:          dbq.New[replyTo](queueOps, queueBytes),
 		maxConns:   int64(maxConns),
+		pollSpin:   pollSpin,
+		spin:       newSpinSlots(),
 		listeners:  make(map[net.Listener]struct{}),
 		packets:    make(map[*packetConn]struct{}),
 		conns:      make(map[*tcpConn]struct{}),

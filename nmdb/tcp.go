@@ -62,6 +62,7 @@ type tcpConn struct {
 	rbuf     []byte
 	rn       int
 	rerr     error
+	spin     spinner
 	wbuf     []byte
 	wn       int
 
@@ -161,6 +162,7 @@ func isTemporary(err error) bool {
 func (tc *tcpConn) read() {
 	s := tc.s
 	defer func() {
+		tc.spin.close()
 		tc.lock()
 		tc.readerDone = true
 		tc.unlock()
@@ -342,13 +344,20 @@ func (tc *tcpConn) setRaw() {
 		return
 	}
 	tc.raw = raw
+	tc.spin = spinner{slots: tc.s.spin, d: tc.s.pollSpin}
 	tc.rawRead = func(fd uintptr) bool {
-		n, err := sysRead(fd, tc.rbuf)
-		if err == errWouldBlock {
-			return false // the poller waits for input and calls again
+		for {
+			n, err := sysRead(fd, tc.rbuf)
+			if err == errWouldBlock {
+				if tc.spin.again(time.Now()) {
+					continue
+				}
+				return false // the poller waits for input and calls again
+			}
+			tc.spin.got(time.Now())
+			tc.rn, tc.rerr = n, err
+			return true
 		}
-		tc.rn, tc.rerr = n, err
-		return true
 	}
 	tc.rawWrite = func(fd uintptr) bool {
 		tc.wn, _ = sysWrite(fd, tc.wbuf)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -51,16 +52,17 @@ type udpRaw struct {
 	to     syscall.RawSockaddrInet6
 	to4    syscall.RawSockaddrInet4
 	family uint16 // the socket's address family
+	spin   spinner
 }
 
 // newUDPRaw returns the raw reader and writer of c, or nil where its
 // descriptor cannot be used this way.
-func newUDPRaw(c *net.UDPConn) *udpRaw {
+func newUDPRaw(c *net.UDPConn, spin spinner) *udpRaw {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	u := &udpRaw{raw: raw}
+	u := &udpRaw{raw: raw, spin: spin}
 	var sa syscall.Sockaddr
 	if err := raw.Control(func(fd uintptr) { sa, _ = syscall.Getsockname(int(fd)) }); err != nil {
 		return nil
@@ -82,8 +84,12 @@ func newUDPRaw(c *net.UDPConn) *udpRaw {
 			case syscall.EINTR:
 				continue
 			case syscall.EAGAIN:
+				if u.spin.again(time.Now()) {
+					continue
+				}
 				return false // the poller waits and calls again
 			}
+			u.spin.got(time.Now())
 			u.rn, u.rerr = int(r), e
 			return true
 		}
@@ -168,3 +174,6 @@ func (u *udpRaw) writeTo(b []byte, to netip.AddrPort) error {
 	}
 	return nil
 }
+
+// done is called when the socket's reader ends.
+func (u *udpRaw) done() { u.spin.close() }

@@ -11,8 +11,10 @@ import (
 // package.
 type udpRaw struct{}
 
-func newUDPRaw(*net.UDPConn) *udpRaw { return nil }
+func newUDPRaw(*net.UDPConn, spinner) *udpRaw { return nil }
 
 func (*udpRaw) readFrom([]byte) (int, netip.AddrPort, error) { panic("unreachable") }
 
 func (*udpRaw) writeTo([]byte, netip.AddrPort) error { panic("unreachable") }
+
+func (*udpRaw) done() {}
