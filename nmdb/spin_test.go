@@ -6,76 +6,88 @@ import (
 )
 
 // TestSpinner checks when a reader polls before sleeping: only after a
-// short wait, for at most its polling time, not when more readers are busy
-// than there are slots, and never when polling is off.
+// short wait, for at most its polling time, only while no other reader
+// served requests lately, and never when polling is off.
 func TestSpinner(t *testing.T) {
 	slots := &spinSlots{max: 1}
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	a := spinner{slots: slots, d: 20 * time.Microsecond}
+	us := time.Microsecond
+	a := slots.newSpinner(20 * us)
 
 	// A first wait: nothing known of the client, so no polling.
 	if a.again(at(0)) {
 		t.Fatal("polled before any short wait")
 	}
-	a.got(at(50 * time.Microsecond)) // a short wait
-	if !a.quick || slots.quick.Load() != 1 {
-		t.Fatalf("after a short wait: quick %v, busy readers %d", a.quick, slots.quick.Load())
+	a.got(at(50 * us)) // a short wait; a is the last reader to serve
+	if !a.quick {
+		t.Fatal("a short wait not noted")
 	}
-	// The next wait polls, for its polling time, holding the slot.
-	if !a.again(at(100*time.Microsecond)) || !a.again(at(110*time.Microsecond)) {
-		t.Fatal("did not poll after a short wait")
+	// Too soon after a took over from no one: not alone long enough.
+	if a.again(at(100 * us)) {
+		t.Fatal("polled right after taking over")
+	}
+	a.got(at(150 * us))
+	// Alone for a while now: the next wait polls, for its polling time,
+	// holding the slot.
+	if !a.again(at(400*us)) || !a.again(at(410*us)) {
+		t.Fatal("did not poll after short waits, alone")
 	}
 	if slots.busy.Load() != 1 {
 		t.Fatalf("%d polling, want 1", slots.busy.Load())
 	}
-	if a.again(at(121 * time.Microsecond)) {
+	if a.again(at(421 * us)) {
 		t.Fatal("polled past the polling time")
 	}
 	if slots.busy.Load() != 0 {
 		t.Fatal("slot kept after polling stopped")
 	}
-	// It slept; a long wait makes the reader idle again.
-	a.got(at(1100 * time.Microsecond))
-	if a.quick || slots.quick.Load() != 0 {
-		t.Fatalf("after a long wait: quick %v, busy readers %d", a.quick, slots.quick.Load())
+	// It slept; a long wait ends polling for the next one.
+	a.got(at(1100 * us))
+	if a.quick || a.again(at(1500*us)) {
+		t.Fatal("polled after a long wait")
 	}
+	a.got(at(1510 * us))
 
-	// Two busy readers and one slot: neither polls.
-	b := spinner{slots: slots, d: 20 * time.Microsecond}
-	for _, sp := range []*spinner{&a, &b} {
-		sp.again(at(0))
-		sp.got(at(10 * time.Microsecond))
+	// Another reader serves a request: a does not poll for a while.
+	b := slots.newSpinner(20 * us)
+	b.again(at(1600 * us))
+	b.got(at(1610 * us))
+	if a.again(at(1700 * us)) {
+		t.Fatal("polled while another reader served requests")
 	}
-	if slots.quick.Load() != 2 {
-		t.Fatalf("%d busy readers, want 2", slots.quick.Load())
+	a.got(at(1720 * us)) // a takes over again
+	if b.again(at(1730 * us)) {
+		t.Fatal("b polled while a served requests")
 	}
-	if a.again(at(time.Millisecond)) || b.again(at(time.Millisecond)) {
-		t.Fatal("polled with more busy readers than slots")
-	}
-	a.got(at(time.Millisecond + 10*time.Microsecond))
-	// b ends: it no longer counts, and a polls again.
 	b.close()
-	if slots.quick.Load() != 1 {
-		t.Fatalf("%d busy readers after close, want 1", slots.quick.Load())
-	}
+	// Once a alone served for a while, it polls again; data while
+	// polling gives the slot back.
 	if !a.again(at(2 * time.Millisecond)) {
-		t.Fatal("did not poll once the other reader ended")
+		t.Fatal("did not poll once alone again")
 	}
-	// Data while polling gives the slot back.
-	a.got(at(2*time.Millisecond + 5*time.Microsecond))
+	a.got(at(2*time.Millisecond + 5*us))
 	if slots.busy.Load() != 0 {
 		t.Fatal("slot kept after data came")
 	}
+	// One slot: a second reader alone cannot poll while a polls.
+	a.again(at(3 * time.Millisecond))
+	c := slots.newSpinner(20 * us)
+	c.quick = true
+	slots.last.Store(c.id)
+	if c.again(at(3*time.Millisecond + us)) {
+		t.Fatal("polled with no slot free")
+	}
 	a.close()
-	if slots.quick.Load() != 0 || slots.busy.Load() != 0 {
-		t.Fatalf("after close: busy readers %d, polling %d", slots.quick.Load(), slots.busy.Load())
+	if slots.busy.Load() != 0 {
+		t.Fatalf("after close: %d polling", slots.busy.Load())
 	}
 
 	// Polling off.
-	off := spinner{slots: slots, d: -1}
+	off := slots.newSpinner(-1)
 	off.quick = true
-	if off.again(at(0)) {
+	slots.last.Store(off.id)
+	if off.again(at(time.Hour)) {
 		t.Fatal("polled with polling off")
 	}
 }

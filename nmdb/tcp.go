@@ -344,7 +344,7 @@ func (tc *tcpConn) setRaw() {
 		return
 	}
 	tc.raw = raw
-	tc.spin = spinner{slots: tc.s.spin, d: tc.s.pollSpin}
+	tc.spin = tc.s.spin.newSpinner(tc.s.pollSpin)
 	tc.rawRead = func(fd uintptr) bool {
 		for {
 			n, err := sysRead(fd, tc.rbuf)
