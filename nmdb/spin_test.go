@@ -91,3 +91,71 @@ func TestSpinner(t *testing.T) {
 		t.Fatal("polled with polling off")
 	}
 }
+
+// TestSpinnerBackoff checks that polls that find nothing, after missFree
+// of them in a row, make the reader skip polling for twice as many waits
+// each time, up to maxSkip, and that a poll that finds a request ends the
+// skipping.
+func TestSpinnerBackoff(t *testing.T) {
+	slots := &spinSlots{max: 1}
+	us := time.Microsecond
+	now := time.Unix(1000, 0)
+	a := slots.newSpinner(20 * us)
+	// wait runs one wait of a whose request comes after d, and reports
+	// whether a polled during it.
+	wait := func(d time.Duration) bool {
+		polled := a.again(now)
+		if polled && d > 20*us {
+			if a.again(now.Add(21 * us)) {
+				t.Fatal("polled past the polling time")
+			}
+		}
+		now = now.Add(d)
+		a.got(now)
+		now = now.Add(time.Millisecond) // a alone, long enough
+		return polled
+	}
+	wait(50 * us) // a short wait: a polls from now on
+	if !wait(5 * us) {
+		t.Fatal("did not poll")
+	}
+	// A client farther away: each poll finds nothing.
+	var pattern []bool
+	for range missFree + 1 + 1 + 2 + 1 + 4 + 1 {
+		pattern = append(pattern, wait(100*us))
+	}
+	// Poll missFree times, skip 1, poll, skip 2, poll, skip 4, poll.
+	var want []bool
+	for range missFree {
+		want = append(want, true)
+	}
+	want = append(want, false, true, false, false, true, false, false, false, false, true)
+	for i := range want {
+		if i >= len(pattern) || pattern[i] != want[i] {
+			t.Fatalf("polled %v, want %v", pattern, want)
+		}
+	}
+	for range 200 {
+		wait(100 * us)
+	}
+	if a.miss != maxSkip {
+		t.Fatalf("skipping %d waits, want at most %d", a.miss, maxSkip)
+	}
+	// The client comes close again: the next poll that catches a request
+	// ends the skipping.
+	for a.skip > 0 {
+		wait(5 * us)
+	}
+	first, second := wait(5*us), wait(5*us)
+	if !first || !second || a.miss != 0 || a.fails != 0 {
+		t.Fatalf("not polling again after a poll caught a request (miss %d, fails %d)", a.miss, a.fails)
+	}
+	// Fewer than missFree polls in vain in a row cost no skipping.
+	for range missFree - 1 {
+		wait(100 * us)
+	}
+	first, second = wait(5*us), wait(5*us)
+	if !first || !second {
+		t.Fatal("skipped after fewer than missFree polls in vain")
+	}
+}
