@@ -47,11 +47,12 @@ type spinSlots struct {
 	busy     atomic.Int32  // readers polling now
 	ids      atomic.Uint64 // the last reader id given out
 	last     atomic.Uint64 // the reader that served a request last
-	switched atomic.Int64  // when last changed, in Unix nanoseconds
+	switched atomic.Int64  // when last changed, in nanoseconds since base
+	base     time.Time     // a monotonic clock reading
 }
 
 func newSpinSlots() *spinSlots {
-	return &spinSlots{max: int32(max(1, runtime.GOMAXPROCS(0)/2))}
+	return &spinSlots{max: int32(max(1, runtime.GOMAXPROCS(0)/2)), base: time.Now()}
 }
 
 // newSpinner returns the polling state of a new reader that polls for d.
@@ -119,7 +120,7 @@ func (sp *spinner) again(now time.Time) bool {
 
 // alone reports whether this reader alone served requests lately.
 func (sp *spinner) alone(now time.Time) bool {
-	return sp.slots.last.Load() == sp.id && now.UnixNano()-sp.slots.switched.Load() >= int64(quickWait)
+	return sp.slots.last.Load() == sp.id && int64(now.Sub(sp.slots.base))-sp.slots.switched.Load() >= int64(quickWait)
 }
 
 // got ends a wait, at the time now.
@@ -135,7 +136,7 @@ func (sp *spinner) got(now time.Time) {
 	sp.start = time.Time{}
 	if sp.slots.last.Load() != sp.id {
 		sp.slots.last.Store(sp.id)
-		sp.slots.switched.Store(now.UnixNano())
+		sp.slots.switched.Store(int64(now.Sub(sp.slots.base)))
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 // short wait, for at most its polling time, only while no other reader
 // served requests lately, and never when polling is off.
 func TestSpinner(t *testing.T) {
-	slots := &spinSlots{max: 1}
-	t0 := time.Unix(1000, 0)
+	t0 := time.Now()
+	slots := &spinSlots{max: 1, base: t0}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	us := time.Microsecond
 	a := slots.newSpinner(20 * us)
@@ -97,9 +97,9 @@ func TestSpinner(t *testing.T) {
 // each time, up to maxSkip, and that a poll that finds a request ends the
 // skipping.
 func TestSpinnerBackoff(t *testing.T) {
-	slots := &spinSlots{max: 1}
 	us := time.Microsecond
-	now := time.Unix(1000, 0)
+	now := time.Now()
+	slots := &spinSlots{max: 1, base: now}
 	a := slots.newSpinner(20 * us)
 	// wait runs one wait of a whose request comes after d, and reports
 	// whether a polled during it.
