@@ -21,9 +21,10 @@ type replyTo struct {
 	// quiet is set when the request arrived in passive mode: it is acted
 	// on but never answered, even if the mode changes meanwhile.
 	quiet bool
-	// reader is set on the TCP reader's own replyTo: its replies are
-	// handed to the writer once per batch of frames read (see
-	// readFrames), not one by one.
+	// reader is set on a reader's own replyTo, never on a queued one
+	// (enqueue clears it): on TCP its replies are handed to the writer
+	// once per batch of frames read (see readFrames), not one by one; on
+	// UDP they go out through the reader's raw socket calls (udpRaw).
 	reader bool
 }
 

@@ -77,7 +77,7 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	switch c := pc.(type) {
 	case *net.UDPConn:
 		p.udp = c
-		p.raw = newUDPRaw(c, s.spin.newSpinner(s.pollSpin))
+		p.raw = newUDPRaw(c, s.spin.newSpinner())
 	case *tipc.Conn:
 		p.tipc = c
 		if err := c.SetReturnUndeliverable(true); err != nil {

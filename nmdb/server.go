@@ -103,7 +103,6 @@ type Server struct {
 	cache    *cache.Cache
 	q        *dbq.Queue[replyTo]
 	maxConns int64
-	pollSpin time.Duration
 	spin     *spinSlots
 
 	readOnly atomic.Bool
@@ -168,8 +167,7 @@ func newServer(cfg Config, st store.Store) *Server {
 		cache:      cache.New(objects),
 		q:          dbq.New[replyTo](queueOps, queueBytes),
 		maxConns:   int64(maxConns),
-		pollSpin:   pollSpin,
-		spin:       newSpinSlots(),
+		spin:       newSpinSlots(pollSpin),
 		listeners:  make(map[net.Listener]struct{}),
 		packets:    make(map[*packetConn]struct{}),
 		conns:      make(map[*tcpConn]struct{}),

@@ -43,6 +43,7 @@ const (
 // spinSlots limits the readers polling at once, and notes which reader
 // served a request last, and when another one last took over.
 type spinSlots struct {
+	d        time.Duration // how long a reader polls; 0 or less: never
 	max      int32
 	busy     atomic.Int32  // readers polling now
 	ids      atomic.Uint64 // the last reader id given out
@@ -51,13 +52,15 @@ type spinSlots struct {
 	base     time.Time     // a monotonic clock reading
 }
 
-func newSpinSlots() *spinSlots {
-	return &spinSlots{max: int32(max(1, runtime.GOMAXPROCS(0)/2)), base: time.Now()}
+// newSpinSlots returns the polling state shared by the readers of a
+// server whose readers poll for d.
+func newSpinSlots(d time.Duration) *spinSlots {
+	return &spinSlots{d: d, max: int32(max(1, runtime.GOMAXPROCS(0)/2)), base: time.Now()}
 }
 
-// newSpinner returns the polling state of a new reader that polls for d.
-func (sl *spinSlots) newSpinner(d time.Duration) spinner {
-	return spinner{slots: sl, d: d, id: sl.ids.Add(1)}
+// newSpinner returns the polling state of a new reader.
+func (sl *spinSlots) newSpinner() spinner {
+	return spinner{slots: sl, id: sl.ids.Add(1)}
 }
 
 func (sl *spinSlots) take() bool {
@@ -75,7 +78,6 @@ func (sl *spinSlots) give() { sl.busy.Add(-1) }
 // read returned data (or an error).
 type spinner struct {
 	slots *spinSlots
-	d     time.Duration // how long to poll; 0: never
 	id    uint64
 	start time.Time // when this wait began (zero: not waiting)
 	on    bool      // polling, holding a slot
@@ -88,7 +90,8 @@ type spinner struct {
 // again reports whether the reader should read again at once rather than
 // sleep until the socket is readable. now is the time.
 func (sp *spinner) again(now time.Time) bool {
-	if sp.d <= 0 {
+	d := sp.slots.d
+	if d <= 0 {
 		return false
 	}
 	if sp.start.IsZero() {
@@ -102,7 +105,7 @@ func (sp *spinner) again(now time.Time) bool {
 		}
 		return sp.on
 	}
-	if sp.on && now.Sub(sp.start) < sp.d {
+	if sp.on && now.Sub(sp.start) < d {
 		return true
 	}
 	if sp.on {

@@ -10,10 +10,10 @@ import (
 // served requests lately, and never when polling is off.
 func TestSpinner(t *testing.T) {
 	t0 := time.Now()
-	slots := &spinSlots{max: 1, base: t0}
+	slots := &spinSlots{d: 20 * time.Microsecond, max: 1, base: t0}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	us := time.Microsecond
-	a := slots.newSpinner(20 * us)
+	a := slots.newSpinner()
 
 	// A first wait: nothing known of the client, so no polling.
 	if a.again(at(0)) {
@@ -50,7 +50,7 @@ func TestSpinner(t *testing.T) {
 	a.got(at(1510 * us))
 
 	// Another reader serves a request: a does not poll for a while.
-	b := slots.newSpinner(20 * us)
+	b := slots.newSpinner()
 	b.again(at(1600 * us))
 	b.got(at(1610 * us))
 	if a.again(at(1700 * us)) {
@@ -72,7 +72,7 @@ func TestSpinner(t *testing.T) {
 	}
 	// One slot: a second reader alone cannot poll while a polls.
 	a.again(at(3 * time.Millisecond))
-	c := slots.newSpinner(20 * us)
+	c := slots.newSpinner()
 	c.quick = true
 	slots.last.Store(c.id)
 	if c.again(at(3*time.Millisecond + us)) {
@@ -84,9 +84,9 @@ func TestSpinner(t *testing.T) {
 	}
 
 	// Polling off.
-	off := slots.newSpinner(-1)
+	off := (&spinSlots{d: -1, max: 1, base: t0}).newSpinner()
 	off.quick = true
-	slots.last.Store(off.id)
+	off.slots.last.Store(off.id)
 	if off.again(at(time.Hour)) {
 		t.Fatal("polled with polling off")
 	}
@@ -99,8 +99,8 @@ func TestSpinner(t *testing.T) {
 func TestSpinnerBackoff(t *testing.T) {
 	us := time.Microsecond
 	now := time.Now()
-	slots := &spinSlots{max: 1, base: now}
-	a := slots.newSpinner(20 * us)
+	slots := &spinSlots{d: 20 * time.Microsecond, max: 1, base: now}
+	a := slots.newSpinner()
 	// wait runs one wait of a whose request comes after d, and reports
 	// whether a polled during it.
 	wait := func(d time.Duration) bool {

@@ -344,7 +344,7 @@ func (tc *tcpConn) setRaw() {
 		return
 	}
 	tc.raw = raw
-	tc.spin = tc.s.spin.newSpinner(tc.s.pollSpin)
+	tc.spin = tc.s.spin.newSpinner()
 	tc.rawRead = func(fd uintptr) bool {
 		for {
 			n, err := sysRead(fd, tc.rbuf)

@@ -19,28 +19,17 @@ const errWouldBlock = syscall.EAGAIN
 // idle, which with one request in flight is every request: measured, that
 // is an extra futex and nanosleep call and an extra thread switch per
 // request, on the other core, where the client runs.
-func sysRead(fd uintptr, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
+func sysRead(fd uintptr, b []byte) (int, error) { return rawIO(syscall.SYS_READ, fd, b) }
 
-func sysWrite(fd uintptr, b []byte) (int, error) {
+func sysWrite(fd uintptr, b []byte) (int, error) { return rawIO(syscall.SYS_WRITE, fd, b) }
+
+// rawIO runs the read or write system call trap on fd with b.
+func rawIO(trap, fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
 			return int(n), nil

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/nmdb-go/nmdb/nmdb/sockfd"
 )
 
 // errAddrFamily is writeTo's error for an IPv6 address on an IPv4 socket.
@@ -48,7 +50,7 @@ type udpRaw struct {
 	from syscall.RawSockaddrInet6 // large enough for either family
 
 	wbuf   []byte
-	werr   syscall.Errno
+	werr   error
 	to     syscall.RawSockaddrInet6
 	to4    syscall.RawSockaddrInet4
 	family uint16 // the socket's address family
@@ -95,22 +97,13 @@ func newUDPRaw(c *net.UDPConn, spin spinner) *udpRaw {
 		}
 	}
 	u.write = func(fd uintptr) bool {
-		name, namelen := unsafe.Pointer(&u.to), unsafe.Sizeof(u.to)
+		name, namelen := unsafe.Pointer(&u.to), uint32(unsafe.Sizeof(u.to))
 		if u.family == syscall.AF_INET {
-			name, namelen = unsafe.Pointer(&u.to4), unsafe.Sizeof(u.to4)
+			name, namelen = unsafe.Pointer(&u.to4), uint32(unsafe.Sizeof(u.to4))
 		}
-		for {
-			_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&u.wbuf[0])), uintptr(len(u.wbuf)),
-				syscall.MSG_DONTWAIT, uintptr(name), namelen)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // a full send buffer: wait for room
-			}
-			u.werr = e
-			return true
-		}
+		_, done, err := sockfd.Sendto(fd, u.wbuf, name, namelen)
+		u.werr = err
+		return done // not done: a full send buffer, wait for room
 	}
 	return u
 }
@@ -169,10 +162,7 @@ func (u *udpRaw) writeTo(b []byte, to netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if u.werr != 0 {
-		return u.werr
-	}
-	return nil
+	return u.werr
 }
 
 // done is called when the socket's reader ends.
