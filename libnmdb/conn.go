@@ -724,9 +724,31 @@ func (c *Client) giveUp(ln *link, cl *call, err error) error {
 
 // streamConn is a TCP connection: messages carry a length prefix.
 type streamConn struct {
+	c  net.Conn
+	io streamIO
+	r  *bufio.Reader
+}
+
+// streamIO reads and writes a stream: Read as io.Reader does (for the
+// link's reader), write all of b or fail (for whoever writes).
+type streamIO interface {
+	Read(p []byte) (int, error)
+	write(b []byte) error
+}
+
+// netStream is a streamIO through the net package.
+type netStream struct {
 	c       net.Conn
-	r       *bufio.Reader
 	timeout time.Duration
+}
+
+func (s netStream) Read(p []byte) (int, error) { return s.c.Read(p) }
+
+func (s netStream) write(b []byte) error {
+	// A server that stops reading must not hold the writer forever.
+	s.c.SetWriteDeadline(time.Now().Add(s.timeout))
+	_, err := s.c.Write(b)
+	return err
 }
 
 func dialTCP(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (transport, error) {
@@ -738,7 +760,8 @@ func dialTCP(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (tra
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &streamConn{c: c, r: bufio.NewReaderSize(c, wire.TCPPrefix+wire.MaxMessage), timeout: timeout}, nil
+	sio := fastStream(c, timeout)
+	return &streamConn{c: c, io: sio, r: bufio.NewReaderSize(sio, wire.TCPPrefix+wire.MaxMessage)}, nil
 }
 
 func (t *streamConn) readMsg() ([]byte, error) {
@@ -762,12 +785,7 @@ func (t *streamConn) readMsg() ([]byte, error) {
 	return msg, nil
 }
 
-func (t *streamConn) write(b []byte) error {
-	// A server that stops reading must not hold the writer forever.
-	t.c.SetWriteDeadline(time.Now().Add(t.timeout))
-	_, err := t.c.Write(b)
-	return err
-}
+func (t *streamConn) write(b []byte) error { return t.io.write(b) }
 
 func (t *streamConn) Close() error { return t.c.Close() }
 
