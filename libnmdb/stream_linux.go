@@ -100,9 +100,12 @@ func (s *rawStream) write(b []byte) error {
 	err := s.rc.Write(s.writeFn)
 	if err == nil && s.werr == nil && len(s.wbuf) > 0 {
 		// A server that stops reading must not hold the writer forever.
+		// The deadline is cleared after the wait: left set, it would fail
+		// the first write made after it passed, before that write tried.
 		s.wwait = true
 		s.c.SetWriteDeadline(time.Now().Add(s.timeout))
 		err = s.rc.Write(s.writeFn)
+		s.c.SetWriteDeadline(time.Time{})
 	}
 	s.wbuf = nil
 	if err == nil && s.werr != nil {

@@ -146,3 +146,33 @@ func TestStreamErrorsSayWhere(t *testing.T) {
 		t.Fatal("read from a reset connection succeeded")
 	}
 }
+
+// TestStreamWriteAfterAWait checks that a write that had to wait for room
+// leaves no deadline behind: a write made after that deadline would have
+// passed still goes through.
+func TestStreamWriteAfterAWait(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	tr, srv := streamPair(t, timeout)
+	big := bytes.Repeat([]byte("x"), 8<<20) // more than loopback buffers hold
+	done := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, srv)
+		done <- n
+	}()
+	if err := tr.write(big); err != nil { // waits for the reader
+		t.Fatalf("a write that waits: %v", err)
+	}
+	time.Sleep(2 * timeout)
+	if err := tr.write([]byte("more")); err != nil {
+		t.Fatalf("a write after the deadline of an earlier wait: %v", err)
+	}
+	tr.c.(*net.TCPConn).CloseWrite()
+	select {
+	case n := <-done:
+		if n != int64(len(big)+4) {
+			t.Fatalf("server read %d bytes, want %d", n, len(big)+4)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not get everything")
+	}
+}
