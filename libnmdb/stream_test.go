@@ -37,6 +37,26 @@ func streamPair(t *testing.T, timeout time.Duration) (*streamConn, *net.TCPConn)
 	return tr.(*streamConn), c.(*net.TCPConn)
 }
 
+// drain reads what srv receives, up to limit bytes, and returns a function
+// that waits for the count (failing the test after 10 s).
+func drain(t *testing.T, srv net.Conn, limit int64) func() int64 {
+	got := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, io.LimitReader(srv, limit))
+		got <- n
+	}()
+	return func() int64 {
+		t.Helper()
+		select {
+		case n := <-got:
+			return n
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not get everything")
+			return 0
+		}
+	}
+}
+
 // frame returns msg with its length prefix.
 func frame(msg []byte) []byte {
 	b, start := wire.BeginFrame(nil)
@@ -95,21 +115,12 @@ func TestStreamWriteWaitsForRoom(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	tr, srv := streamPair(t, timeout)
 	big := bytes.Repeat([]byte("x"), 8<<20) // more than loopback buffers hold
-	got := make(chan int, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, io.LimitReader(srv, int64(len(big))))
-		got <- int(n)
-	}()
+	read := drain(t, srv, int64(len(big)))
 	if err := tr.write(big); err != nil {
 		t.Fatalf("write while the server reads: %v", err)
 	}
-	select {
-	case n := <-got:
-		if n != len(big) {
-			t.Fatalf("server read %d bytes, want %d", n, len(big))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server did not get the whole write")
+	if n := read(); n != int64(len(big)) {
+		t.Fatalf("server read %d bytes, want %d", n, len(big))
 	}
 
 	// Now the server reads nothing: the socket fills, then a write waits
@@ -154,11 +165,7 @@ func TestStreamWriteAfterAWait(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	tr, srv := streamPair(t, timeout)
 	big := bytes.Repeat([]byte("x"), 8<<20) // more than loopback buffers hold
-	done := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, srv)
-		done <- n
-	}()
+	read := drain(t, srv, 1<<40)
 	if err := tr.write(big); err != nil { // waits for the reader
 		t.Fatalf("a write that waits: %v", err)
 	}
@@ -167,12 +174,7 @@ func TestStreamWriteAfterAWait(t *testing.T) {
 		t.Fatalf("a write after the deadline of an earlier wait: %v", err)
 	}
 	tr.c.(*net.TCPConn).CloseWrite()
-	select {
-	case n := <-done:
-		if n != int64(len(big)+4) {
-			t.Fatalf("server read %d bytes, want %d", n, len(big)+4)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server did not get everything")
+	if n := read(); n != int64(len(big)+4) {
+		t.Fatalf("server read %d bytes, want %d", n, len(big)+4)
 	}
 }
