@@ -77,22 +77,28 @@ func BenchmarkSetQueued(b *testing.B) {
 	}
 }
 
-// BenchmarkTCPGetHit measures gets over a real TCP connection, 64 in
-// flight at a time.
-func BenchmarkTCPGetHit(b *testing.B) {
+// tcpGetBench starts a server holding one cached key and returns a
+// connection to it, a framed get of that key, and a buffer the size of its
+// reply.
+func tcpGetBench(b *testing.B) (*client, []byte, []byte) {
 	ts := startServer(b, serverOpts{cfg: Config{Backend: "null"}})
 	c := ts.dial()
 	expect(b, "set", c.do(setReq("key:12345", "a value of some thirty bytes..", cOnly)), wire.CodeOK)
 	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("key:12345")})
 	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(req)))
-	frame = append(frame, req...)
+	return c, append(frame, req...), make([]byte, 4+8+4+30)
+}
+
+// BenchmarkTCPGetHit measures gets over a real TCP connection, 64 in
+// flight at a time.
+func BenchmarkTCPGetHit(b *testing.B) {
+	c, frame, reply := tcpGetBench(b)
 	const window = 64
 	batch := make([]byte, 0, window*len(frame))
 	for range window {
 		batch = append(batch, frame...)
 	}
 	rd := bufio.NewReaderSize(c.c, 64<<10)
-	reply := make([]byte, 4+8+4+30)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := 0; n < b.N; n += window {
@@ -110,13 +116,7 @@ func BenchmarkTCPGetHit(b *testing.B) {
 // BenchmarkTCPGetOneInFlight measures gets over a real TCP connection,
 // one at a time: the reading, writing and wake-ups one request costs.
 func BenchmarkTCPGetOneInFlight(b *testing.B) {
-	ts := startServer(b, serverOpts{cfg: Config{Backend: "null"}})
-	c := ts.dial()
-	expect(b, "set", c.do(setReq("key:12345", "a value of some thirty bytes..", cOnly)), wire.CodeOK)
-	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("key:12345")})
-	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(req)))
-	frame = append(frame, req...)
-	reply := make([]byte, 4+8+4+30)
+	c, frame, reply := tcpGetBench(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.c.Write(frame); err != nil {
