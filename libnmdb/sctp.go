@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/internal/sctp"
 )
 
 // dialSCTP sets up an SCTP association with one server: one message per

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nmdb-go/nmdb/nmdb/sockfd"
+	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
 // rawStream reads and writes a TCP connection's descriptor with raw,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
-	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/tipc"
 )
 

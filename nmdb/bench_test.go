@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/internal/store"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

@@ -3,8 +3,8 @@ package nmdb
 import (
 	"time"
 
-	"github.com/nmdb-go/nmdb/nmdb/dbq"
-	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/internal/dbq"
+	"github.com/nmdb-go/nmdb/internal/store"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/internal/store"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

@@ -4,7 +4,7 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/nmdb-go/nmdb/nmdb/dbq"
+	"github.com/nmdb-go/nmdb/internal/dbq"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 	"github.com/nmdb-go/nmdb/tipc"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/internal/store"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

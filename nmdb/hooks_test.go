@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/internal/store"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

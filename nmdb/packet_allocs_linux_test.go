@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

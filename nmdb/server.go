@@ -19,9 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nmdb-go/nmdb/nmdb/cache"
-	"github.com/nmdb-go/nmdb/nmdb/dbq"
-	"github.com/nmdb-go/nmdb/nmdb/store"
+	"github.com/nmdb-go/nmdb/internal/cache"
+	"github.com/nmdb-go/nmdb/internal/dbq"
+	"github.com/nmdb-go/nmdb/internal/store"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 

@@ -3,7 +3,7 @@ package nmdb
 import (
 	"syscall"
 
-	"github.com/nmdb-go/nmdb/nmdb/sockfd"
+	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
 // errWouldBlock is sysRead's error when the socket has nothing to read.

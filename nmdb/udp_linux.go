@@ -10,7 +10,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/nmdb-go/nmdb/nmdb/sockfd"
+	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
 // errAddrFamily is writeTo's error for an IPv6 address on an IPv4 socket.

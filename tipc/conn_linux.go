@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nmdb-go/nmdb/nmdb/sockfd"
+	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
 // oobSize is the control buffer size for recvmsg. It holds a TIPC_DESTNAME

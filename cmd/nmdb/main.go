@@ -23,7 +23,7 @@ import (
 	"os"
 
 	"github.com/nmdb-go/nmdb/nmdb"
-	"github.com/nmdb-go/nmdb/nmdb/daemon"
+	"github.com/nmdb-go/nmdb/internal/daemon"
 )
 
 func main() {

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/nmdb-go/nmdb/nmdb/daemon"
-	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/internal/daemon"
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 	"github.com/nmdb-go/nmdb/tipc"
 )

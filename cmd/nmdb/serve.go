@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/nmdb-go/nmdb/nmdb"
-	"github.com/nmdb-go/nmdb/nmdb/daemon"
-	"github.com/nmdb-go/nmdb/nmdb/sctp"
+	"github.com/nmdb-go/nmdb/internal/daemon"
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/tipc"
 )
 

@@ -24,7 +24,7 @@ fi
 # The package test binaries: scenario pkg-NAME runs pkg-NAME.test (the tipc
 # binary also runs scenario pkg-tipc-cluster).
 pkgnames=(tipc sctp libnmdb nmdb)
-declare -A pkgdirs=([tipc]=./tipc [sctp]=./nmdb/sctp [libnmdb]=./libnmdb [nmdb]=./nmdb)
+declare -A pkgdirs=([tipc]=./tipc [sctp]=./internal/sctp [libnmdb]=./libnmdb [nmdb]=./nmdb)
 go=${GO:-go}
 make=${MAKE:-make}
 

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nmdb-go/nmdb/nmdb/sockfd"
+	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
 // Kernel constants golang.org/x/sys/unix does not define (linux/sctp.h).
