@@ -2,7 +2,8 @@
 #
 #   make            build every program into ./bin
 #   make run        build, then run the daemon in the foreground on ./nmdb-data
-#   make test       run every test (formatting, vet, staticcheck, go test -race,
+#   make test       install missing Debian packages (scripts/deps.sh), then run
+#                   every test (formatting, vet, staticcheck, go test -race,
 #                   a short fuzz run, and every part listed in TEST_PARTS)
 #   make install    install into $(DESTDIR)$(PREFIX) (default /usr/local)
 #   make lib        build the C library (libnmdb.so.1, libnmdb.a) into ./bin/lib
@@ -37,7 +38,7 @@ SONAME      := libnmdb.so.1
 
 # Extra test parts run by `make test`. Extend this line with your target.
 TEST_PARTS  := bench-smoke test-man test-c test-tipc
-.PHONY: all build run test test-go fmt-check vet staticcheck gotest fuzz \
+.PHONY: all build run test deps test-go fmt-check vet staticcheck gotest fuzz \
 	test-c test-man test-tipc bench bench-smoke install clean lib
 
 all: build
@@ -49,7 +50,12 @@ build:
 run: build
 	$(BINDIR)/nmdb -f -d ./nmdb-data
 
-test: test-go $(TEST_PARTS)
+test: deps
+	$(MAKE) test-go $(TEST_PARTS)
+
+# Debian packages the tests need (C compiler, mandoc, qemu, ...).
+deps:
+	bash scripts/deps.sh
 
 test-go: fmt-check vet staticcheck gotest fuzz
 
