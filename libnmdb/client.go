@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
 // Default ports of classic nmdb, used when an Add method gets a negative
@@ -36,31 +38,6 @@ const (
 	// MaxRetryInterval caps the wait between repeats of a datagram request.
 	MaxRetryInterval = time.Second
 )
-
-// transportKind identifies how a server is reached. The order of the
-// constants is the order servers are sharded in.
-type transportKind int
-
-const (
-	trTIPC transportKind = iota
-	trTCP
-	trUDP
-	trSCTP
-)
-
-func (t transportKind) String() string {
-	switch t {
-	case trTIPC:
-		return "tipc"
-	case trTCP:
-		return "tcp"
-	case trUDP:
-		return "udp"
-	case trSCTP:
-		return "sctp"
-	}
-	return "transport(" + strconv.Itoa(int(t)) + ")"
-}
 
 // Options configure a Client. The zero value gives the defaults.
 type Options struct {
@@ -128,14 +105,14 @@ func (c *Client) Servers() []string {
 // host name) and port; a negative port means DefaultPort. It connects at
 // once and reports an error if the server cannot be reached.
 func (c *Client) AddTCPServer(addr string, port int) error {
-	return c.addIP(trTCP, addr, port)
+	return c.addIP(wire.TCP, addr, port)
 }
 
 // AddUDPServer adds a server reached over UDP at addr (an IP address or a
 // host name) and port; a negative port means DefaultPort. UDP has no
 // connection, so an unreachable server shows only when requests time out.
 func (c *Client) AddUDPServer(addr string, port int) error {
-	return c.addIP(trUDP, addr, port)
+	return c.addIP(wire.UDP, addr, port)
 }
 
 // AddSCTPServer adds a server reached over SCTP at addr (an IP address or a
@@ -143,7 +120,7 @@ func (c *Client) AddUDPServer(addr string, port int) error {
 // association at once. On a kernel without SCTP it returns an error
 // matching sctp.ErrUnsupported.
 func (c *Client) AddSCTPServer(addr string, port int) error {
-	return c.addIP(trSCTP, addr, port)
+	return c.addIP(wire.SCTP, addr, port)
 }
 
 // AddTIPCServer adds a server reached over TIPC at the service {26001,
@@ -156,12 +133,12 @@ func (c *Client) AddTIPCServer(port int) error {
 	if port > 1<<32-1 {
 		return fmt.Errorf("nmdb: add tipc server: port %d out of range", port)
 	}
-	s := &server{c: c, tr: trTIPC, port: port, name: "tipc " + strconv.Itoa(port), retry: true}
+	s := &server{c: c, tr: wire.TIPC, port: port, name: "tipc " + strconv.Itoa(port), retry: true}
 	s.dial = func(ctx context.Context) (transport, error) { return dialTIPC(uint32(port)) }
 	return c.add(s)
 }
 
-func (c *Client) addIP(tr transportKind, host string, port int) error {
+func (c *Client) addIP(tr wire.Transport, host string, port int) error {
 	if port < 0 {
 		port = DefaultPort
 	}
@@ -180,13 +157,13 @@ func (c *Client) addIP(tr transportKind, host string, port int) error {
 	ap := netip.AddrPortFrom(ip, uint16(port))
 	s := &server{c: c, tr: tr, ip: ip, port: port, name: tr.String() + " " + ap.String()}
 	switch tr {
-	case trTCP:
+	case wire.TCP:
 		s.stream = true
 		s.dial = func(ctx context.Context) (transport, error) { return dialTCP(ctx, ap, c.opts.Timeout) }
-	case trUDP:
+	case wire.UDP:
 		s.retry = true
 		s.dial = func(ctx context.Context) (transport, error) { return dialUDP(ap) }
-	case trSCTP:
+	case wire.SCTP:
 		s.dial = func(ctx context.Context) (transport, error) { return dialSCTP(ctx, ap) }
 	}
 	return c.add(s)
@@ -244,7 +221,7 @@ func compareServers(a, b *server) int {
 	if d := cmp.Compare(a.tr, b.tr); d != 0 {
 		return d
 	}
-	if a.tr == trTIPC {
+	if a.tr == wire.TIPC {
 		return cmp.Compare(a.port, b.port)
 	}
 	if d := compareAddrLE(a.ip, b.ip); d != 0 {

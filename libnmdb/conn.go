@@ -33,7 +33,7 @@ type transport interface {
 // link with it.
 type server struct {
 	c     *Client
-	tr    transportKind
+	tr    wire.Transport
 	ip    netip.Addr // IP transports
 	port  int
 	name  string // "tcp 127.0.0.1:26010"

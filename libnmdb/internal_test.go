@@ -21,7 +21,7 @@ func TestServerOrderExample(t *testing.T) {
 	ip := netip.MustParseAddr("127.0.0.1")
 	var list []*server
 	for _, p := range []int{26500, 27100, 27300, 27500, 28000} {
-		list = append(list, &server{tr: trTCP, ip: ip, port: p})
+		list = append(list, &server{tr: wire.TCP, ip: ip, port: p})
 	}
 	slices.SortStableFunc(list, compareServers)
 	var got []int
@@ -37,16 +37,16 @@ func TestServerOrderExample(t *testing.T) {
 func TestServerOrderTransportsAndAddresses(t *testing.T) {
 	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
 	list := []*server{
-		{tr: trSCTP, ip: a("10.0.0.1"), port: 1, name: "sctp"},
-		{tr: trUDP, ip: a("10.0.0.1"), port: 1, name: "udp"},
+		{tr: wire.SCTP, ip: a("10.0.0.1"), port: 1, name: "sctp"},
+		{tr: wire.UDP, ip: a("10.0.0.1"), port: 1, name: "udp"},
 		// The last octet is the most significant: 1.0.0.2 > 2.0.0.1.
-		{tr: trTCP, ip: a("1.0.0.2"), port: 1, name: "tcp 1.0.0.2"},
-		{tr: trTCP, ip: a("2.0.0.1"), port: 1, name: "tcp 2.0.0.1"},
+		{tr: wire.TCP, ip: a("1.0.0.2"), port: 1, name: "tcp 1.0.0.2"},
+		{tr: wire.TCP, ip: a("2.0.0.1"), port: 1, name: "tcp 2.0.0.1"},
 		// The address comes before the port.
-		{tr: trTCP, ip: a("2.0.0.1"), port: 0x0100, name: "tcp 2.0.0.1 port 256"},
-		{tr: trTCP, ip: a("3.0.0.1"), port: 0x0001, name: "tcp 3.0.0.1 port 1"},
-		{tr: trTIPC, port: 11, name: "tipc 11"},
-		{tr: trTIPC, port: 10, name: "tipc 10"},
+		{tr: wire.TCP, ip: a("2.0.0.1"), port: 0x0100, name: "tcp 2.0.0.1 port 256"},
+		{tr: wire.TCP, ip: a("3.0.0.1"), port: 0x0001, name: "tcp 3.0.0.1 port 1"},
+		{tr: wire.TIPC, port: 11, name: "tipc 11"},
+		{tr: wire.TIPC, port: 10, name: "tipc 10"},
 	}
 	slices.SortStableFunc(list, compareServers)
 	var got []string

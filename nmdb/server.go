@@ -25,31 +25,17 @@ import (
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
-// Transport identifies how a request reached the server.
-type Transport int
+// Transport identifies how a request reached the server. It is the wire
+// package's type, shared with the clients.
+type Transport = wire.Transport
 
 // Transports, in the order used for client-side sharding.
 const (
-	TIPC Transport = iota
-	TCP
-	UDP
-	SCTP
+	TIPC = wire.TIPC
+	TCP  = wire.TCP
+	UDP  = wire.UDP
+	SCTP = wire.SCTP
 )
-
-// String returns the transport's lower-case name.
-func (t Transport) String() string {
-	switch t {
-	case TIPC:
-		return "tipc"
-	case TCP:
-		return "tcp"
-	case UDP:
-		return "udp"
-	case SCTP:
-		return "sctp"
-	}
-	return fmt.Sprintf("transport(%d)", int(t))
-}
 
 // Config configures a Server.
 type Config struct {

@@ -342,3 +342,13 @@ func FuzzDecodeReply(f *testing.F) {
 		_, _ = r.Counters(nil)
 	})
 }
+
+// TestTransportNames checks the names and the sharding order of the
+// transports, which server and clients share.
+func TestTransportNames(t *testing.T) {
+	for i, want := range []string{"tipc", "tcp", "udp", "sctp", "transport(4)"} {
+		if got := Transport(i).String(); got != want {
+			t.Errorf("Transport(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
