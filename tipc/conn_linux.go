@@ -393,3 +393,31 @@ func (c *Conn) wrap(op string, err error) error {
 	}
 	return c.opError(op, nil, err)
 }
+
+// Bind adds the service range {typ, lower, upper} (cluster scope) to the
+// names this socket is bound to: messages sent to it reach the socket too,
+// and the topology service reports the socket as its publisher.
+func (c *Conn) Bind(typ, lower, upper uint32) error {
+	return c.bind(typ, lower, upper, unix.TIPC_CLUSTER_SCOPE, "bind")
+}
+
+// Unbind withdraws the service range {typ, lower, upper} that Bind added.
+func (c *Conn) Unbind(typ, lower, upper uint32) error {
+	// A negative scope asks the kernel to withdraw the name.
+	return c.bind(typ, lower, upper, -unix.TIPC_CLUSTER_SCOPE, "unbind")
+}
+
+func (c *Conn) bind(typ, lower, upper uint32, scope int, op string) error {
+	if upper < lower {
+		return fmt.Errorf("tipc: %s {%d,%d,%d}: upper instance below lower", op, typ, lower, upper)
+	}
+	sa := &unix.SockaddrTIPC{Scope: scope, Addr: &unix.TIPCServiceRange{Type: typ, Lower: lower, Upper: upper}}
+	var err error
+	if cerr := c.fd.RawConn().Control(func(fd uintptr) { err = unix.Bind(int(fd), sa) }); cerr != nil {
+		return c.opError(op, nil, cerr)
+	}
+	if err != nil {
+		return c.opError(op, ServiceRange(typ, lower, upper), os.NewSyscallError("bind", err))
+	}
+	return nil
+}

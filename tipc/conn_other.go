@@ -76,3 +76,9 @@ func (c *Conn) Drops() Drops { return Drops{} }
 
 // Dropped returns 0.
 func (c *Conn) Dropped() uint64 { return 0 }
+
+// Bind fails: TIPC exists only on Linux.
+func (c *Conn) Bind(typ, lower, upper uint32) error { return unsupported("bind") }
+
+// Unbind fails: TIPC exists only on Linux.
+func (c *Conn) Unbind(typ, lower, upper uint32) error { return unsupported("unbind") }

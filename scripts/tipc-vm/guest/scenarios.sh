@@ -20,7 +20,8 @@ if [ -f /t/pkgtests.txt ]; then
 	pkg_run tipc /t/pkg-tipc.test '' '^TestCluster' \
 		TestRoundTrip TestMulticast TestLargeMessage TestTruncatedDropped \
 		TestReadDeadline TestCloseUnblocksReader TestSendToUnboundService \
-		TestReturnedMessageDropped TestConcurrentReaders TestNoAllocations TestListenRange || rc=1
+		TestReturnedMessageDropped TestConcurrentReaders TestNoAllocations TestListenRange \
+		TestTopologyLocal TestTopologyBarrier TestTopologyProcessExit || rc=1
 	pkg_cluster /t/pkg-tipc.test || rc=1
 	pkg_run sctp /t/pkg-sctp.test '' '' \
 		TestRoundTrip TestLargeMessages TestTruncatedDropped TestManyClients \
