@@ -22,6 +22,7 @@ import (
 	"github.com/nmdb-go/nmdb/internal/cache"
 	"github.com/nmdb-go/nmdb/internal/dbq"
 	"github.com/nmdb-go/nmdb/internal/store"
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
@@ -90,6 +91,7 @@ type Server struct {
 	q        *dbq.Queue[replyTo]
 	maxConns int64
 	spin     *spinSlots
+	started  time.Time // for the uptime counter (monotonic)
 
 	readOnly atomic.Bool
 	passive  atomic.Bool
@@ -154,6 +156,7 @@ func newServer(cfg Config, st store.Store) *Server {
 		q:          dbq.New[replyTo](queueOps, queueBytes),
 		maxConns:   int64(maxConns),
 		spin:       newSpinSlots(pollSpin),
+		started:    time.Now(),
 		listeners:  make(map[net.Listener]struct{}),
 		packets:    make(map[*packetConn]struct{}),
 		conns:      make(map[*tcpConn]struct{}),
@@ -196,6 +199,13 @@ func (s *Server) readStats(c *[wire.NumStats]uint64) {
 	}
 	c[wire.StatObjectsCached] = uint64(s.cache.Len())
 	c[wire.StatQueueLength] = uint64(s.q.Len())
+	c[wire.StatUptime] = uint64(time.Since(s.started) / time.Second)
+	c[wire.StatVersion] = version.Number()
+	c[wire.StatOpenConns] = uint64(max(s.nconns.Load(), 0))
+	c[wire.StatRole] = wire.RoleActive
+	if s.passive.Load() {
+		c[wire.StatRole] = wire.RolePassive
+	}
 }
 
 // inc adds one to counter i.

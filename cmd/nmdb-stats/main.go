@@ -5,8 +5,11 @@
 //	nmdb-stats tcp|udp|sctp HOST PORT
 //
 // The output is "stats for server 0:" followed by one line per counter,
-// "<TAB>value<TAB>name". Counters the tool has no name for are printed as
-// "unknown". See nmdb-stats(1).
+// "<TAB>value<TAB>name", then an empty line. The 23 classic counters come
+// first, line for line as classic nmdb-stats prints them; the counters this
+// server adds follow under their names (version and role as text), and
+// counters the tool has no name for are printed as "unknown field".
+// "nmdb-stats -V" prints the version. See nmdb-stats(1).
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
@@ -30,6 +34,7 @@ const (
 
 const usage = `usage: nmdb-stats tipc PORT
        nmdb-stats tcp|udp|sctp HOST PORT
+       nmdb-stats -V
 `
 
 // errUsage marks a bad command line.
@@ -43,6 +48,10 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if len(args) == 1 && (args[0] == "-V" || args[0] == "--version") {
+		fmt.Fprintf(stdout, "nmdb-stats %s\n", version.String())
 		return exitOK
 	}
 	c := libnmdb.New()
@@ -115,17 +124,54 @@ func parsePort(s string) (int, error) {
 	return p, nil
 }
 
-// write prints the counters of every server in the classic format.
+// classicOrder is the order in which classic nmdb-stats prints the 23
+// classic counters (not the wire order: db firstkey and db nextkey come
+// right after db incr).
+var classicOrder = [wire.ClassicStats]int{
+	wire.StatCacheGet, wire.StatCacheSet, wire.StatCacheDel, wire.StatCacheCAS, wire.StatCacheIncr,
+	wire.StatDBGet, wire.StatDBSet, wire.StatDBDel, wire.StatDBCAS, wire.StatDBIncr,
+	wire.StatDBFirstKey, wire.StatDBNextKey,
+	wire.StatCacheHits, wire.StatCacheMisses, wire.StatDBHits, wire.StatDBMisses,
+	wire.StatMsgTIPC, wire.StatMsgTCP, wire.StatMsgUDP, wire.StatMsgSCTP,
+	wire.StatVersionMismatch, wire.StatBrokenRequests, wire.StatUnknownRequests,
+}
+
+// write prints the counters of every server in the classic format: the
+// classic counters in classic order, then the others in wire order, then
+// an empty line.
 func write(w io.Writer, stats [][]uint64) error {
 	var b []byte
 	for i, s := range stats {
 		b = fmt.Appendf(b, "stats for server %d:\n", i)
-		for j, v := range s {
-			b = fmt.Appendf(b, "\t%d\t%s\n", v, wire.StatName(j))
+		for _, j := range classicOrder {
+			if j < len(s) {
+				b = fmt.Appendf(b, "\t%d\t%s\n", s[j], wire.StatName(j))
+			}
 		}
+		for j := wire.ClassicStats; j < len(s); j++ {
+			b = appendExtra(b, j, s[j])
+		}
+		b = append(b, '\n')
 	}
 	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("writing stats: %w", err)
 	}
 	return nil
+}
+
+// appendExtra appends the line of counter j, one this implementation added:
+// its value (version and role as text) and its name, or "unknown field" as
+// classic nmdb-stats names counters it does not know.
+func appendExtra(b []byte, j int, v uint64) []byte {
+	name := wire.StatName(j)
+	if j >= wire.NumStats || name == "unknown" {
+		return fmt.Appendf(b, "\t%d\tunknown field\n", v)
+	}
+	switch j {
+	case wire.StatVersion:
+		return fmt.Appendf(b, "\t%s\t%s\n", version.FormatNumber(v), name)
+	case wire.StatRole:
+		return fmt.Appendf(b, "\t%s\t%s\n", wire.RoleName(v), name)
+	}
+	return fmt.Appendf(b, "\t%d\t%s\n", v, name)
 }

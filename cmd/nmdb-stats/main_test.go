@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
@@ -45,27 +46,57 @@ func TestStatsOutput(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
-	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	text := out.String()
+	if !strings.HasSuffix(text, "\n\n") {
+		t.Errorf("output does not end with an empty line:\n%s", text)
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n\n"), "\n")
 	if lines[0] != "stats for server 0:" {
 		t.Fatalf("first line %q", lines[0])
 	}
-	if len(lines)-1 < wire.ClassicStats {
-		t.Fatalf("%d counters, want at least %d:\n%s", len(lines)-1, wire.ClassicStats, out.String())
+	if len(lines)-1 != wire.NumStats {
+		t.Fatalf("%d counters, want %d:\n%s", len(lines)-1, wire.NumStats, text)
 	}
 	values := map[string]uint64{}
-	for i, l := range lines[1:] {
+	var names []string
+	for _, l := range lines[1:] {
 		f := strings.Split(l, "\t")
 		if len(f) != 3 || f[0] != "" {
 			t.Fatalf("line %q is not <TAB>value<TAB>name", l)
+		}
+		names = append(names, f[2])
+		switch f[2] {
+		case "version":
+			if f[1] != version.Release {
+				t.Errorf("version %q, want %q", f[1], version.Release)
+			}
+			continue
+		case "role":
+			if f[1] != "active" {
+				t.Errorf("role %q, want active", f[1])
+			}
+			continue
 		}
 		v, err := strconv.ParseUint(f[1], 10, 64)
 		if err != nil {
 			t.Fatalf("line %q: value: %v", l, err)
 		}
-		if f[2] != wire.StatName(i) {
-			t.Errorf("counter %d named %q, want %q", i, f[2], wire.StatName(i))
-		}
 		values[f[2]] = v
+	}
+	// Classic order first, then the added counters in wire order.
+	want := []string{"cache get", "cache set", "cache del", "cache cas", "cache incr",
+		"db get", "db set", "db del", "db cas", "db incr", "db firstkey", "db nextkey",
+		"cache hits", "cache misses", "db hits", "db misses",
+		"msg tipc", "msg tcp", "msg udp", "msg sctp",
+		"version mismatch", "broken requests", "unknown requests"}
+	for i := wire.ClassicStats; i < wire.NumStats; i++ {
+		want = append(want, wire.StatName(i))
+	}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("counter names:\n%q\nwant:\n%q", names, want)
+	}
+	if values["open connections"] < 2 {
+		t.Errorf("open connections = %d, want at least 2 (the test's client and nmdb-stats)", values["open connections"])
 	}
 	for name, want := range map[string]uint64{"cache set": 1, "db set": 3, "cache get": 1, "db get": 1, "db misses": 1} {
 		if values[name] != want {
@@ -77,28 +108,76 @@ func TestStatsOutput(t *testing.T) {
 	}
 }
 
-func TestWriteUnknownCounters(t *testing.T) {
-	n := wire.NumStats + 2
-	s := make([]uint64, n)
+// TestWriteClassic: the classic part of the output is, byte for byte, what
+// classic nmdb-stats prints for the same 23 counters, including the counters
+// past the 23rd it does not know and the empty line after each server.
+func TestWriteClassic(t *testing.T) {
+	s := make([]uint64, wire.ClassicStats+2)
 	for i := range s {
-		s[i] = uint64(i * 10)
+		s[i] = uint64(100 + i) // the wire position shows in the value
 	}
 	var out bytes.Buffer
-	if err := write(&out, [][]uint64{s, s[:3]}); err != nil {
+	if err := write(&out, [][]uint64{s[:wire.ClassicStats], s}); err != nil {
 		t.Fatal(err)
 	}
-	var want strings.Builder
-	want.WriteString("stats for server 0:\n")
-	for i := range n {
-		name := wire.StatName(i)
-		if i >= wire.NumStats {
-			name = "unknown"
-		}
-		fmt.Fprintf(&want, "\t%d\t%s\n", i*10, name)
+	classic := `	100	cache get
+	101	cache set
+	102	cache del
+	103	cache cas
+	104	cache incr
+	105	db get
+	106	db set
+	107	db del
+	108	db cas
+	109	db incr
+	121	db firstkey
+	122	db nextkey
+	110	cache hits
+	111	cache misses
+	112	db hits
+	113	db misses
+	114	msg tipc
+	115	msg tcp
+	116	msg udp
+	117	msg sctp
+	118	version mismatch
+	119	broken requests
+	120	unknown requests
+`
+	want := "stats for server 0:\n" + classic + "\n" +
+		"stats for server 1:\n" + classic +
+		fmt.Sprintf("\t123\t%s\n\t124\t%s\n\n", wire.StatName(23), wire.StatName(24))
+	if out.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
 	}
-	want.WriteString("stats for server 1:\n\t0\tcache get\n\t10\tcache set\n\t20\tcache del\n")
-	if out.String() != want.String() {
-		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want.String())
+}
+
+// TestWriteAdded: the counters this server adds are named, version and role
+// as text; counters past the known ones are "unknown field", as classic
+// nmdb-stats prints them.
+func TestWriteAdded(t *testing.T) {
+	s := make([]uint64, wire.NumStats+2)
+	s[wire.StatUptime] = 3600
+	s[wire.StatVersion] = 1002003
+	s[wire.StatOpenConns] = 7
+	s[wire.StatRole] = wire.RolePassive
+	s[wire.NumStats] = 5
+	s[wire.NumStats+1] = 6
+	var out bytes.Buffer
+	if err := write(&out, [][]uint64{s}); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, line := range []string{
+		"\t3600\tuptime\n\t1.2.3\tversion\n\t7\topen connections\n\tpassive\trole\n",
+		"\t5\tunknown field\n\t6\tunknown field\n\n",
+	} {
+		if !strings.Contains(text, line) {
+			t.Errorf("output lacks %q:\n%s", line, text)
+		}
+	}
+	if !strings.HasSuffix(text, "\t6\tunknown field\n\n") {
+		t.Errorf("output does not end with the last counter and an empty line:\n%s", text)
 	}
 }
 
@@ -125,6 +204,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"bogus", "1"}, exitUsage},
 		{[]string{"tcp", "127.0.0.1", dead}, exitError},
 		{[]string{"-h"}, exitOK},
+		{[]string{"-V"}, exitOK},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != tc.code {

@@ -97,9 +97,30 @@ const (
 	StatQueueLength                         // database operations queued now
 	StatConnsClosed                         // connections closed for bad input or limits
 	StatMsgsDropped                         // datagrams dropped (undeliverable, oversized, unanswerable)
+	StatUptime                              // seconds since the server started
+	StatVersion                             // release number, major*1000000 + minor*1000 + patch
+	StatOpenConns                           // TCP connections open now
+	StatRole                                // RoleActive or RolePassive
 	// NumStats is the number of counters this server sends.
 	NumStats
 )
+
+// Values of the StatRole counter.
+const (
+	RoleActive  = 0 // replies to requests
+	RolePassive = 1 // acts on every request, never replies
+)
+
+// RoleName returns the name of a StatRole value, or "unknown".
+func RoleName(v uint64) string {
+	switch v {
+	case RoleActive:
+		return "active"
+	case RolePassive:
+		return "passive"
+	}
+	return "unknown"
+}
 
 // StatName returns the name of counter i as nmdb-stats prints it, or
 // "unknown" for an index beyond NumStats.
@@ -159,6 +180,14 @@ func StatName(i int) string {
 		return "conns closed"
 	case StatMsgsDropped:
 		return "msgs dropped"
+	case StatUptime:
+		return "uptime"
+	case StatVersion:
+		return "version"
+	case StatOpenConns:
+		return "open connections"
+	case StatRole:
+		return "role"
 	}
 	return "unknown"
 }
