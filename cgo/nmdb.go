@@ -113,7 +113,7 @@ func nmdb_init() *C.nmdb_t {
 	if db == nil {
 		return nil
 	}
-	db.handle = C.uintptr_t(cgo.NewHandle(libnmdb.New()))
+	db.handle = C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{})))
 	return db
 }
 

@@ -65,11 +65,9 @@ type Client struct {
 	calls sync.Pool // *call
 }
 
-// New returns a client with no servers and the default options.
-func New() *Client { return NewWithOptions(Options{}) }
-
-// NewWithOptions returns a client with no servers and the given options.
-func NewWithOptions(o Options) *Client {
+// New returns a client with no servers, configured by o; the zero Options
+// give the defaults.
+func New(o Options) *Client {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}

@@ -34,7 +34,7 @@ func testCtx(t *testing.T) context.Context {
 // test ends.
 func newClient(t testing.TB, o libnmdb.Options, servers ...*nmdbtest.Server) *libnmdb.Client {
 	t.Helper()
-	c := libnmdb.NewWithOptions(o)
+	c := libnmdb.New(o)
 	t.Cleanup(func() { c.Close() })
 	for _, s := range servers {
 		addServer(t, c, s)
@@ -310,7 +310,7 @@ func TestReadOnly(t *testing.T) {
 
 func TestClientErrors(t *testing.T) {
 	ctx := testCtx(t)
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	_, err := c.Get(ctx, []byte("k"))
 	mustErr(t, "get without servers", err, libnmdb.ErrNoServers)
 	_, err = c.Stats(ctx)
@@ -376,7 +376,7 @@ func TestClientErrors(t *testing.T) {
 // TestHostName adds a server by host name.
 func TestHostName(t *testing.T) {
 	srv := startServer(t, "tcp", nmdb.Config{})
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTCPServer("localhost", srv.Port()); err != nil {
 		t.Fatal(err)
@@ -604,7 +604,7 @@ func TestConnLostInFlight(t *testing.T) {
 			}()
 		}
 	}()
-	c := libnmdb.NewWithOptions(libnmdb.Options{Timeout: 10 * time.Second})
+	c := libnmdb.New(libnmdb.Options{Timeout: 10 * time.Second})
 	defer c.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	if err := c.AddTCPServer("127.0.0.1", port); err != nil {
@@ -736,7 +736,7 @@ func (p *udpProxy) port() int { return p.pc.LocalAddr().(*net.UDPAddr).Port }
 func TestUDPRetry(t *testing.T) {
 	srv := startServer(t, "udp", nmdb.Config{})
 	p := startUDPProxy(t, srv.Addr)
-	c := libnmdb.NewWithOptions(libnmdb.Options{RetryInterval: 20 * time.Millisecond})
+	c := libnmdb.New(libnmdb.Options{RetryInterval: 20 * time.Millisecond})
 	defer c.Close()
 	if err := c.AddUDPServer("127.0.0.1", p.port()); err != nil {
 		t.Fatal(err)
@@ -810,7 +810,7 @@ func TestUDPNoServer(t *testing.T) {
 	}
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	pc.Close()
-	c := libnmdb.NewWithOptions(libnmdb.Options{RetryInterval: 10 * time.Millisecond})
+	c := libnmdb.New(libnmdb.Options{RetryInterval: 10 * time.Millisecond})
 	defer c.Close()
 	if err := c.AddUDPServer("127.0.0.1", port); err != nil {
 		t.Fatal(err)
@@ -879,7 +879,7 @@ func startGateProxy(t *testing.T, server netip.AddrPort) *gateProxy {
 func TestLateReplyIsDropped(t *testing.T) {
 	srv := startServer(t, "tcp", nmdb.Config{})
 	p := startGateProxy(t, srv.Addr)
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", p.l.Addr().(*net.TCPAddr).Port); err != nil {
 		t.Fatal(err)
@@ -907,7 +907,7 @@ func TestLateReplyIsDropped(t *testing.T) {
 // servers come in the classic order. UDP servers are added without any
 // traffic, so no server needs to run on these ports.
 func TestDefaultPortsAndOrder(t *testing.T) {
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	for _, p := range []int{26500, 27100, 27300, 27500, 28000, -1} {
 		if err := c.AddUDPServer("127.0.0.1", p); err != nil {

@@ -39,7 +39,7 @@ func Example() {
 	port, stop := startExampleServer()
 	defer stop()
 
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", port); err != nil {
 		panic(err)
@@ -91,7 +91,7 @@ func Example() {
 // Spread keys over several servers. Every client, in Go or C, that holds
 // the same servers sends a key to the same one: libnmdb.Select names it.
 func Example_sharding() {
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	alone := map[string]*libnmdb.Client{} // one client per server, to look
 	for range 3 {
@@ -100,7 +100,7 @@ func Example_sharding() {
 		if err := c.AddTCPServer("127.0.0.1", port); err != nil {
 			panic(err)
 		}
-		one := libnmdb.New()
+		one := libnmdb.New(libnmdb.Options{})
 		defer one.Close()
 		if err := one.AddTCPServer("127.0.0.1", port); err != nil {
 			panic(err)

@@ -251,7 +251,7 @@ func TestServerErrorMatchesItsCode(t *testing.T) {
 // against a real server.
 func TestIDWrapOnALiveConnection(t *testing.T) {
 	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
-	c := New()
+	c := New(Options{})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func getAll(t *testing.T, c *Client, ctx context.Context, n int, key string, sta
 // the next shared context.
 func TestSharedContextIsWatched(t *testing.T) {
 	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
-	c := NewWithOptions(Options{Timeout: time.Minute})
+	c := New(Options{Timeout: time.Minute})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)
@@ -377,7 +377,7 @@ func TestSharedContextIsWatched(t *testing.T) {
 // Options.Timeout with the same error as ever, and leave nothing behind.
 func TestSweeperOnALiveConnection(t *testing.T) {
 	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
-	c := NewWithOptions(Options{Timeout: 200 * time.Millisecond})
+	c := New(Options{Timeout: 200 * time.Millisecond})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func servePacket(t *testing.T, pc net.PacketConn, tr nmdb.Transport) {
 // TestTIPC runs every operation over TIPC where the kernel has it; where
 // it does not, adding a TIPC server must say so clearly.
 func TestTIPC(t *testing.T) {
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	probe, err := tipc.Dial()
 	if err != nil {
@@ -64,7 +64,7 @@ func TestTIPC(t *testing.T) {
 	}
 	testOperations(t, c, false)
 	// A negative port means the default instance.
-	d := libnmdb.New()
+	d := libnmdb.New(libnmdb.Options{})
 	defer d.Close()
 	if err := d.AddTIPCServer(-1); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestTIPC(t *testing.T) {
 // TestSCTP runs every operation over SCTP where the kernel has it; where
 // it does not, adding an SCTP server must say so clearly.
 func TestSCTP(t *testing.T) {
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	l, err := sctp.ListenPacket("sctp", "127.0.0.1:0")
 	if err != nil {

@@ -41,7 +41,7 @@ func runLib(c *config, ready func() error) (*tally, error) {
 		}
 	}()
 	for range c.conns {
-		cl := libnmdb.NewWithOptions(libnmdb.Options{Timeout: c.timeout})
+		cl := libnmdb.New(libnmdb.Options{Timeout: c.timeout})
 		clients = append(clients, cl)
 		add := cl.AddTCPServer
 		if c.transport == "udp" {

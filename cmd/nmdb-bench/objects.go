@@ -25,7 +25,7 @@ func countObjects(c *config) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("address %q: %w", c.addr, err)
 		}
-		cl := libnmdb.NewWithOptions(libnmdb.Options{Timeout: c.timeout})
+		cl := libnmdb.New(libnmdb.Options{Timeout: c.timeout})
 		defer cl.Close()
 		if err := cl.AddTCPServer(ap.Addr().String(), int(ap.Port())); err != nil {
 			return 0, fmt.Errorf("count objects: %w", err)

@@ -96,7 +96,7 @@ func (l *serverList) Set(v string) error {
 
 // connect returns a client holding every server of l.
 func connect(l []server, timeout time.Duration) (*libnmdb.Client, error) {
-	c := libnmdb.NewWithOptions(libnmdb.Options{Timeout: timeout})
+	c := libnmdb.New(libnmdb.Options{Timeout: timeout})
 	for _, s := range l {
 		var err error
 		switch s.transport {

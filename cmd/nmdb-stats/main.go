@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "nmdb-stats %s\n", version.String())
 		return exitOK
 	}
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := addServer(c, args); err != nil {
 		if errors.Is(err, errUsage) {

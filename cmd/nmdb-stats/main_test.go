@@ -18,7 +18,7 @@ import (
 
 func TestStatsOutput(t *testing.T) {
 	port := nmdbtest.Start(t, "tcp", nmdb.Config{}).Port()
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", port); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func Example() {
 	}
 	go srv.ServeTCP(l)
 
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", l.Addr().(*net.TCPAddr).Port); err != nil {
 		panic(err)
@@ -44,7 +44,7 @@ func Example() {
 		}
 		b, err := fib(ctx, n-2)
 		return a + b, err
-	})
+	}, memo.Options{})
 
 	ctx := context.Background()
 	v, err := fib(ctx, 80)

@@ -9,7 +9,7 @@
 //
 //	render := memo.Func(client, "render/v3", func(ctx context.Context, page string) (string, error) {
 //		return expensiveRendering(ctx, page)
-//	})
+//	}, memo.Options{})
 //	html, err := render(ctx, "/index")
 //
 // Results stay until the servers' caches evict them (least recently used
@@ -80,35 +80,21 @@ func (Gob) Unmarshal(data []byte, v any) error {
 	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
 }
 
-// Option configures a Memo.
-type Option func(*config)
-
-type config struct {
-	codec  Codec
-	keyEnc func(any) ([]byte, error)
-	logger *slog.Logger
-	tooBig func(name string, size int)
-}
-
-// WithCodec sets the Codec results are stored with (default JSON).
-func WithCodec(c Codec) Option { return func(o *config) { o.codec = c } }
-
-// WithKeyEncoder sets how an argument becomes the part of the key after
-// the name (default: its JSON encoding). Equal arguments must give equal
-// bytes in every process.
-func WithKeyEncoder(enc func(arg any) ([]byte, error)) Option {
-	return func(o *config) { o.keyEnc = enc }
-}
-
-// WithLogger sets where the Memo reports problems: results too big to
-// store (once), and cache errors it worked around (at debug level). nil
-// discards them, as does the default.
-func WithLogger(l *slog.Logger) Option { return func(o *config) { o.logger = l } }
-
-// WithTooBig sets a function called once, the first time a result is too
-// big to store, with the Memo's name and the encoded size.
-func WithTooBig(f func(name string, size int)) Option {
-	return func(o *config) { o.tooBig = f }
+// Options configure a Memo. The zero value gives the defaults.
+type Options struct {
+	// Codec is how results are stored; nil means JSON.
+	Codec Codec
+	// KeyEncoder turns an argument into the part of the key after the
+	// name; nil means its JSON encoding. Equal arguments must give equal
+	// bytes in every process.
+	KeyEncoder func(arg any) ([]byte, error)
+	// Logger receives the Memo's problems: results too big to store
+	// (once), and cache errors it worked around (at debug level). nil
+	// discards them.
+	Logger *slog.Logger
+	// TooBig, if set, is called once, the first time a result is too big
+	// to store, with the Memo's name and the encoded size.
+	TooBig func(name string, size int)
 }
 
 // Memo is a memoized function with argument type A and result type R. It
@@ -117,21 +103,22 @@ type Memo[A, R any] struct {
 	c      *libnmdb.Client
 	name   string
 	f      func(context.Context, A) (R, error)
-	cfg    config
+	opts   Options
 	log    *slog.Logger
 	group  singleflight.Group
 	warned atomic.Bool
 }
 
-// New memoizes f under name through the cache of c's servers.
-func New[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R, error), opts ...Option) *Memo[A, R] {
-	m := &Memo[A, R]{c: c, name: name, f: f}
-	m.cfg.codec = JSON{}
-	m.cfg.keyEnc = json.Marshal
-	for _, o := range opts {
-		o(&m.cfg)
+// New memoizes f under name through the cache of c's servers, configured
+// by o; the zero Options give the defaults.
+func New[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R, error), o Options) *Memo[A, R] {
+	if o.Codec == nil {
+		o.Codec = JSON{}
 	}
-	m.log = m.cfg.logger
+	if o.KeyEncoder == nil {
+		o.KeyEncoder = json.Marshal
+	}
+	m := &Memo[A, R]{c: c, name: name, f: f, opts: o, log: o.Logger}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,14 +127,14 @@ func New[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R
 
 // Func memoizes f under name through the cache of c's servers and returns
 // the memoized function. See New.
-func Func[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R, error), opts ...Option) func(context.Context, A) (R, error) {
-	return New(c, name, f, opts...).Call
+func Func[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R, error), o Options) func(context.Context, A) (R, error) {
+	return New(c, name, f, o).Call
 }
 
 // Key returns the nmdb key the result for a is stored under: the name, a
 // NUL byte, and the encoded argument.
 func (m *Memo[A, R]) Key(a A) ([]byte, error) {
-	enc, err := m.cfg.keyEnc(a)
+	enc, err := m.opts.KeyEncoder(a)
 	if err != nil {
 		return nil, fmt.Errorf("memo %s: encode argument: %w", m.name, err)
 	}
@@ -205,7 +192,7 @@ func (m *Memo[A, R]) fill(ctx context.Context, key []byte, a A) (R, error) {
 	data, err := m.c.CacheGet(ctx, key)
 	switch {
 	case err == nil:
-		err := m.cfg.codec.Unmarshal(data, &r)
+		err := m.opts.Codec.Unmarshal(data, &r)
 		if err == nil {
 			return r, nil
 		}
@@ -217,7 +204,7 @@ func (m *Memo[A, R]) fill(ctx context.Context, key []byte, a A) (R, error) {
 	if err != nil {
 		return r, err
 	}
-	data, err = m.cfg.codec.Marshal(r)
+	data, err = m.opts.Codec.Marshal(r)
 	if err != nil {
 		m.log.Debug("memo: result does not encode; not stored", "name", m.name, "err", err)
 		return r, nil
@@ -252,7 +239,7 @@ func (m *Memo[A, R]) reportTooBig(size int) {
 	}
 	m.log.Warn("memo: result too big for an nmdb message; computed but not stored",
 		"name", m.name, "size", size, "max", wire.MaxData)
-	if m.cfg.tooBig != nil {
-		m.cfg.tooBig(m.name, size)
+	if m.opts.TooBig != nil {
+		m.opts.TooBig(m.name, size)
 	}
 }

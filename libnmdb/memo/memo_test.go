@@ -31,7 +31,7 @@ func testCtx(t *testing.T) context.Context {
 // cluster starts n real servers and returns a client holding them.
 func cluster(t *testing.T, n int) (*libnmdb.Client, []*nmdbtest.Server) {
 	t.Helper()
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	t.Cleanup(func() { c.Close() })
 	var srvs []*nmdbtest.Server
 	for range n {
@@ -55,7 +55,7 @@ func TestComputeOnceThenShare(t *testing.T) {
 	ctx := testCtx(t)
 	c, _ := cluster(t, 2)
 	var calls atomic.Int32
-	sq := memo.Func(c, "test/square/v1", square(&calls))
+	sq := memo.Func(c, "test/square/v1", square(&calls), memo.Options{})
 	for range 3 {
 		v, err := sq(ctx, 12)
 		if err != nil || v != 144 {
@@ -67,12 +67,12 @@ func TestComputeOnceThenShare(t *testing.T) {
 	}
 	// Another Memo of the same name (as in another process) finds it.
 	var calls2 atomic.Int32
-	sq2 := memo.New(c, "test/square/v1", square(&calls2))
+	sq2 := memo.New(c, "test/square/v1", square(&calls2), memo.Options{})
 	if v, err := sq2.Call(ctx, 12); err != nil || v != 144 || calls2.Load() != 0 {
 		t.Fatalf("second memo: %d, %v, computed %d times", v, err, calls2.Load())
 	}
 	// Under another name it does not.
-	sq3 := memo.Func(c, "test/square/v2", square(&calls2))
+	sq3 := memo.Func(c, "test/square/v2", square(&calls2), memo.Options{})
 	if v, err := sq3(ctx, 12); err != nil || v != 144 || calls2.Load() != 1 {
 		t.Fatalf("other name: %d, %v, computed %d times", v, err, calls2.Load())
 	}
@@ -106,7 +106,7 @@ func TestConcurrentCallersShareOneComputation(t *testing.T) {
 		calls.Add(1)
 		<-release
 		return strconv.Itoa(n), nil
-	})
+	}, memo.Options{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for range 50 {
@@ -140,7 +140,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 			return 0, boom
 		}
 		return n + 1, nil
-	})
+	}, memo.Options{})
 	if _, err := flaky(ctx, 1); !errors.Is(err, boom) {
 		t.Fatalf("first call: %v, want boom", err)
 	}
@@ -160,10 +160,10 @@ func TestTooBigComputedNotStoredReportedOnce(t *testing.T) {
 	big := memo.New(c, "test/big/v1", func(ctx context.Context, n int) (string, error) {
 		calls.Add(1)
 		return strings.Repeat("x", n), nil
-	}, memo.WithTooBig(func(name string, size int) {
+	}, memo.Options{TooBig: func(name string, size int) {
 		reports.Add(1)
 		reportedSize.Store(int64(size))
-	}))
+	}})
 	for range 3 {
 		v, err := big.Call(ctx, 70000)
 		if err != nil || len(v) != 70000 {
@@ -202,8 +202,8 @@ func TestGobCodecAndStructArguments(t *testing.T) {
 		calls.Add(1)
 		return point{X: p.Y, Y: p.X, Tags: map[string]bool{"swapped": true}}, nil
 	}
-	m1 := memo.New(c, "test/swap/v1", f, memo.WithCodec(memo.Gob{}))
-	m2 := memo.New(c, "test/swap/v1", f, memo.WithCodec(memo.Gob{}))
+	m1 := memo.New(c, "test/swap/v1", f, memo.Options{Codec: memo.Gob{}})
+	m2 := memo.New(c, "test/swap/v1", f, memo.Options{Codec: memo.Gob{}})
 	arg := point{X: 1, Y: 2, Tags: map[string]bool{"a": true, "b": false}}
 	r1, err := m1.Call(ctx, arg)
 	if err != nil {
@@ -219,10 +219,10 @@ func TestGobCodecAndStructArguments(t *testing.T) {
 }
 
 func TestWorksWithoutServers(t *testing.T) {
-	c := libnmdb.New() // no servers: every lookup fails, results are computed
+	c := libnmdb.New(libnmdb.Options{}) // no servers: every lookup fails, results are computed
 	defer c.Close()
 	var calls atomic.Int32
-	sq := memo.Func(c, "test/square/v1", square(&calls))
+	sq := memo.Func(c, "test/square/v1", square(&calls), memo.Options{})
 	for range 2 {
 		if v, err := sq(testCtx(t), 3); err != nil || v != 9 {
 			t.Fatalf("sq(3) = %d, %v", v, err)
@@ -283,7 +283,7 @@ func TestAcrossProcesses(t *testing.T) {
 	}
 
 	var calls atomic.Int32
-	sq := memo.Func(c, "test/cross/v1", square(&calls))
+	sq := memo.Func(c, "test/cross/v1", square(&calls), memo.Options{})
 	ctx := testCtx(t)
 	for i := range 20 {
 		v, err := sq(ctx, i)
@@ -300,7 +300,7 @@ func TestAcrossProcesses(t *testing.T) {
 }
 
 func runChild(t *testing.T, addrs string) {
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	for _, a := range strings.Split(addrs, ",") {
 		host, port, _ := strings.Cut(a, ":")
@@ -313,7 +313,7 @@ func runChild(t *testing.T, addrs string) {
 		}
 	}
 	var calls atomic.Int32
-	sq := memo.Func(c, "test/cross/v1", square(&calls))
+	sq := memo.Func(c, "test/cross/v1", square(&calls), memo.Options{})
 	for i := range 20 {
 		if v, err := sq(testCtx(t), i); err != nil || v != i*i {
 			t.Fatalf("child: sq(%d) = %d, %v", i, v, err)
@@ -335,7 +335,7 @@ func TestJoinerOutlivesStarter(t *testing.T) {
 			return 0, ctx.Err()
 		}
 		return n, nil
-	})
+	}, memo.Options{})
 	starterCtx, cancel := context.WithCancel(context.Background())
 	starterErr := make(chan error, 1)
 	go func() { _, err := m.Call(starterCtx, 5); starterErr <- err }()
@@ -365,9 +365,9 @@ func TestLoggerAndKeyEncoder(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
 	m := memo.New(c, "test/keys/v1", func(ctx context.Context, n int) (string, error) {
 		return strings.Repeat("y", n), nil
-	}, memo.WithLogger(logger), memo.WithKeyEncoder(func(a any) ([]byte, error) {
+	}, memo.Options{Logger: logger, KeyEncoder: func(a any) ([]byte, error) {
 		return fmt.Appendf(nil, "n=%d", a), nil
-	}))
+	}})
 	key, err := m.Key(3)
 	if err != nil || string(key) != "test/keys/v1\x00n=3" {
 		t.Fatalf("key %q, %v", key, err)

@@ -63,7 +63,7 @@ func cmdBad(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTIPCServer(*port); err != nil {
 		return fmt.Errorf("add tipc %d: %w", *port, err)

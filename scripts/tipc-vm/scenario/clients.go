@@ -163,7 +163,7 @@ func connectOne(ctx context.Context, name string, args []string) (*libnmdb.Clien
 	if err != nil {
 		return nil, serverSpec{}, err
 	}
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	if err := spec.add(c); err != nil {
 		c.Close()
 		return nil, serverSpec{}, fmt.Errorf("add %s: %w", *server, err)

@@ -304,7 +304,7 @@ func cmdDump(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	c := libnmdb.New()
+	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
 	if err := c.AddTIPCServer(*port); err != nil {
 		return fmt.Errorf("add tipc %d: %w", *port, err)

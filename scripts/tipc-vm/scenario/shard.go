@@ -80,7 +80,7 @@ func cmdShard(args []string) error {
 	}
 
 	ctx := context.Background()
-	all := libnmdb.New()
+	all := libnmdb.New(libnmdb.Options{})
 	defer all.Close()
 	for _, p := range ports {
 		if err := all.AddTIPCServer(p); err != nil {
@@ -104,7 +104,7 @@ func cmdShard(args []string) error {
 	// Ask each server alone about every key.
 	for si, p := range sorted {
 		start := time.Now()
-		one := libnmdb.New()
+		one := libnmdb.New(libnmdb.Options{})
 		err := checkShard(ctx, one, p, si, owner, *workers)
 		one.Close()
 		if err != nil {
