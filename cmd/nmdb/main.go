@@ -22,8 +22,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/internal/daemon"
+	"github.com/nmdb-go/nmdb/nmdb"
 )
 
 func main() {

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/internal/daemon"
 	"github.com/nmdb-go/nmdb/internal/sctp"
+	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/tipc"
 )
 
