@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -537,5 +538,46 @@ func TestDatabaseInUse(t *testing.T) {
 		"-T", "127.0.0.1", "-o", filepath.Join(t.TempDir(), "log"))
 	if code != 1 || !strings.Contains(out, "is another nmdb using") {
 		t.Errorf("second daemon on one database: exit status %d, output:\n%s", code, out)
+	}
+}
+
+// TestLongOptions checks --name value, --name=value and their errors, with
+// a long option added to the table the way a new option is added.
+func TestLongOptions(t *testing.T) {
+	backends := []string{"pebble", "null"}
+	var got []string
+	table := append(optionTable(), option{0, "test-value", true, func(p *parsed, v string) error {
+		if v == "bad" {
+			return errors.New("bad value")
+		}
+		got = append(got, v)
+		return nil
+	}})
+	o, err := parseTable(table, []string{"--test-value", "a", "-f", "--test-value=b", "--test-value=", "--test-value", "-t"}, backends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.foreground || !slices.Equal(got, []string{"a", "b", "", "-t"}) {
+		t.Errorf("foreground %v, values %q; want true, [a b \"\" -t]", o.foreground, got)
+	}
+	o, err = parseTable(table, []string{"--help"}, backends)
+	if err != nil || !o.help {
+		t.Errorf("--help: help %v, error %v", o != nil && o.help, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--test-value"}, "option --test-value needs a value"},
+		{[]string{"--test-value=bad"}, "--test-value: bad value"},
+		{[]string{"--help=yes"}, "option --help takes no value"},
+		{[]string{"--nope"}, "unknown option --nope"},
+		{[]string{"--nope=1"}, "unknown option --nope"},
+		{[]string{"--", "--help"}, `unexpected argument "--help"`},
+		{[]string{"-"}, `unexpected argument "-"`},
+	} {
+		if _, err := parseTable(table, tc.args, backends); err == nil || err.Error() != tc.want {
+			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -55,19 +56,137 @@ type options struct {
 	help       bool
 }
 
-// Option letters that take a value, and those that do not (getopt's
-// "b:d:l:L:t:T:u:U:s:S:c:o:i:fprh", and -g).
-const (
-	valueOpts = "bdlLtTuUsScoig"
-	boolOpts  = "fprh"
-)
+// An option is one row of the command line table.
+type option struct {
+	short byte   // the letter after "-"; 0: no short form
+	long  string // the name after "--"; "": no long form
+	value bool   // takes a value
+	// set applies the option; v is "" for a switch. An error is reported
+	// after the option as the user wrote it ("-c: ...", "--name: ...").
+	set func(p *parsed, v string) error
+}
+
+// parsed is the command line being parsed: the options, and what options
+// that depend on one another leave for the end.
+type parsed struct {
+	o *options
+
+	upper      uint32 // -L
+	upperGiven bool   // -L with a number
+	upperOff   bool   // -L off
+	udpOff     bool   // -u off: -U does not turn UDP on
+}
+
+// optionTable is the command line: classic nmdb's getopt string
+// "b:d:l:L:t:T:u:U:s:S:c:o:i:fprh", -g, and --help.
+//
+// To add an option, add one row: its letter (or 0), its long name (or ""),
+// whether it takes a value, and a set function that stores the value in
+// options (add a field there) and returns an error without the option's
+// name, which the parser puts in front. Then describe it in printUsage and
+// in man/nmdb.1.
+func optionTable() []option {
+	return []option{
+		{'b', "", true, func(p *parsed, v string) error { p.o.backend = v; return nil }},
+		{'d', "", true, func(p *parsed, v string) error {
+			if v == "" {
+				return errors.New("empty database path")
+			}
+			p.o.dbPath = v
+			return nil
+		}},
+		{'l', "", true, func(p *parsed, v string) (err error) {
+			p.o.tipcExplicit = true
+			if isOff(v) {
+				p.o.tipc = false
+				return nil
+			}
+			p.o.tipc = true
+			p.o.tipcLower, err = parseInstance(v)
+			return err
+		}},
+		{'L', "", true, func(p *parsed, v string) (err error) {
+			p.o.tipcExplicit = true
+			if isOff(v) {
+				p.upperOff = true
+				return nil
+			}
+			p.upper, err = parseInstance(v)
+			p.upperGiven = true
+			return err
+		}},
+		{'t', "", true, func(p *parsed, v string) (err error) {
+			p.o.tcp, p.o.tcpPort, err = parsePort(v)
+			return err
+		}},
+		{'T', "", true, func(p *parsed, v string) error { p.o.tcpAddr = listenHost(v); return nil }},
+		{'u', "", true, func(p *parsed, v string) (err error) {
+			p.o.udp, p.o.udpPort, err = parsePort(v)
+			p.udpOff = !p.o.udp
+			return err
+		}},
+		{'U', "", true, func(p *parsed, v string) error {
+			p.o.udpAddr = listenHost(v)
+			p.o.udp = !p.udpOff
+			return nil
+		}},
+		{'s', "", true, func(p *parsed, v string) (err error) {
+			p.o.sctpExplicit = true
+			p.o.sctp, p.o.sctpPort, err = parsePort(v)
+			return err
+		}},
+		{'S', "", true, func(p *parsed, v string) error {
+			p.o.sctpExplicit = true
+			p.o.sctpAddr = listenHost(v)
+			return nil
+		}},
+		{'c', "", true, func(p *parsed, v string) (err error) {
+			p.o.cacheK, err = parseRange(v, 1, maxCacheK)
+			if err != nil {
+				return fmt.Errorf("cache size %q is not a number of thousands of objects from 1 to %d", v, maxCacheK)
+			}
+			return nil
+		}},
+		{'g', "", true, func(p *parsed, v string) (err error) {
+			p.o.gcPercent, err = parseRange(v, 1, maxGCPercent)
+			if err != nil {
+				return fmt.Errorf("garbage collector target %q is not a percentage from 1 to %d", v, maxGCPercent)
+			}
+			return nil
+		}},
+		{'o', "", true, func(p *parsed, v string) error {
+			if v == "" {
+				return errors.New("empty log file name")
+			}
+			p.o.logFile = v
+			return nil
+		}},
+		{'i', "", true, func(p *parsed, v string) error {
+			if v == "" {
+				return errors.New("empty pid file name")
+			}
+			p.o.pidFile = v
+			return nil
+		}},
+		{'f', "", false, func(p *parsed, _ string) error { p.o.foreground = true; return nil }},
+		{'p', "", false, func(p *parsed, _ string) error { p.o.passive = true; return nil }},
+		{'r', "", false, func(p *parsed, _ string) error { p.o.readOnly = true; return nil }},
+		{'h', "help", false, func(p *parsed, _ string) error { p.o.help = true; return nil }},
+	}
+}
 
 // parseArgs parses the command line the way classic nmdb's getopt did:
 // single-dash options, values either attached (-t26010) or as the next
 // argument (-t 26010), options without values grouped (-fr), "--" ends the
-// options. Operands are an error.
+// options. Long options take their value as --name value or --name=value.
+// Operands are an error.
 func parseArgs(args []string, backends []string) (*options, error) {
-	o := &options{
+	return parseTable(optionTable(), args, backends)
+}
+
+// parseTable is parseArgs with the options of table.
+func parseTable(table []option, args []string, backends []string) (*options, error) {
+	p := &parsed{o: &options{
 		backend:   defaultBackend,
 		dbPath:    defaultDBPath,
 		tipc:      true,
@@ -79,151 +198,119 @@ func parseArgs(args []string, backends []string) (*options, error) {
 		sctpPort:  defaultPort,
 		cacheK:    defaultCacheK,
 		logFile:   defaultLogFile,
-	}
-	var (
-		upper             uint32
-		upperGiven, upOff bool
-		udpOff            bool
-	)
-	set := func(c byte, v string) error {
-		var err error
-		switch c {
-		case 'b':
-			o.backend = v
-		case 'd':
-			if v == "" {
-				return fmt.Errorf("-d: empty database path")
-			}
-			o.dbPath = v
-		case 'l':
-			o.tipcExplicit = true
-			if isOff(v) {
-				o.tipc = false
-				return nil
-			}
-			o.tipc = true
-			o.tipcLower, err = parseInstance(v)
-		case 'L':
-			o.tipcExplicit = true
-			if isOff(v) {
-				upOff = true
-				return nil
-			}
-			upper, err = parseInstance(v)
-			upperGiven = true
-		case 't':
-			o.tcp, o.tcpPort, err = parsePort(v)
-		case 'T':
-			o.tcpAddr = listenHost(v)
-		case 'u':
-			var on bool
-			on, o.udpPort, err = parsePort(v)
-			udpOff = !on
-			o.udp = on
-		case 'U':
-			o.udpAddr = listenHost(v)
-			o.udp = !udpOff
-		case 's':
-			o.sctpExplicit = true
-			o.sctp, o.sctpPort, err = parsePort(v)
-		case 'S':
-			o.sctpExplicit = true
-			o.sctpAddr = listenHost(v)
-		case 'c':
-			o.cacheK, err = strconv.Atoi(v)
-			if err != nil || o.cacheK < 1 || o.cacheK > maxCacheK {
-				return fmt.Errorf("-c: cache size %q is not a number of thousands of objects from 1 to %d", v, maxCacheK)
-			}
-		case 'g':
-			o.gcPercent, err = strconv.Atoi(v)
-			if err != nil || o.gcPercent < 1 || o.gcPercent > maxGCPercent {
-				return fmt.Errorf("-g: garbage collector target %q is not a percentage from 1 to %d", v, maxGCPercent)
-			}
-		case 'o':
-			if v == "" {
-				return fmt.Errorf("-o: empty log file name")
-			}
-			o.logFile = v
-		case 'i':
-			if v == "" {
-				return fmt.Errorf("-i: empty pid file name")
-			}
-			o.pidFile = v
-		case 'f':
-			o.foreground = true
-		case 'p':
-			o.passive = true
-		case 'r':
-			o.readOnly = true
-		case 'h':
-			o.help = true
-		}
-		if err != nil {
-			return fmt.Errorf("-%c: %w", c, err)
-		}
-		return nil
-	}
-
+	}}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" {
+		var err error
+		switch {
+		case a == "--":
 			if i+1 < len(args) {
 				return nil, fmt.Errorf("unexpected argument %q", args[i+1])
 			}
-			break
+			i = len(args)
+		case strings.HasPrefix(a, "--"):
+			i, err = p.long(table, args, i)
+		case len(a) >= 2 && a[0] == '-':
+			i, err = p.short(table, args, i)
+		default:
+			err = fmt.Errorf("unexpected argument %q", a)
 		}
-		if a == "--help" {
-			o.help = true
-			continue
-		}
-		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
-			return nil, fmt.Errorf("unexpected argument %q", a)
-		}
-		for j := 1; j < len(a); j++ {
-			c := a[j]
-			switch {
-			case strings.IndexByte(boolOpts, c) >= 0:
-				if err := set(c, ""); err != nil {
-					return nil, err
-				}
-			case strings.IndexByte(valueOpts, c) >= 0:
-				v := a[j+1:]
-				if v == "" {
-					if i+1 >= len(args) {
-						return nil, fmt.Errorf("option -%c needs a value", c)
-					}
-					i++
-					v = args[i]
-				}
-				if err := set(c, v); err != nil {
-					return nil, err
-				}
-				j = len(a)
-			default:
-				return nil, fmt.Errorf("unknown option -%c", c)
-			}
+		if err != nil {
+			return nil, err
 		}
 	}
+	return p.finish(backends)
+}
+
+// short parses args[i], a group of single-letter options, and returns the
+// index of the last argument it used.
+func (p *parsed) short(table []option, args []string, i int) (int, error) {
+	a := args[i]
+	for j := 1; j < len(a); j++ {
+		c := a[j]
+		k := slices.IndexFunc(table, func(opt option) bool { return opt.short == c && c != 0 })
+		if k < 0 {
+			return i, fmt.Errorf("unknown option -%c", c)
+		}
+		opt, v := table[k], ""
+		if opt.value {
+			// The rest of the group is the value, else the next argument.
+			v = a[j+1:]
+			if v == "" {
+				if i+1 >= len(args) {
+					return i, fmt.Errorf("option -%c needs a value", c)
+				}
+				i++
+				v = args[i]
+			}
+			j = len(a)
+		}
+		if err := opt.set(p, v); err != nil {
+			return i, fmt.Errorf("-%c: %w", c, err)
+		}
+	}
+	return i, nil
+}
+
+// long parses args[i], a long option, and returns the index of the last
+// argument it used.
+func (p *parsed) long(table []option, args []string, i int) (int, error) {
+	name, v, attached := strings.Cut(args[i][2:], "=")
+	k := slices.IndexFunc(table, func(opt option) bool { return opt.long == name && name != "" })
+	if k < 0 {
+		return i, fmt.Errorf("unknown option --%s", name)
+	}
+	opt := table[k]
+	switch {
+	case !opt.value && attached:
+		return i, fmt.Errorf("option --%s takes no value", name)
+	case opt.value && !attached:
+		if i+1 >= len(args) {
+			return i, fmt.Errorf("option --%s needs a value", name)
+		}
+		i++
+		v = args[i]
+	}
+	if err := opt.set(p, v); err != nil {
+		return i, fmt.Errorf("--%s: %w", name, err)
+	}
+	return i, nil
+}
+
+// finish applies what depends on several options and checks the backend.
+func (p *parsed) finish(backends []string) (*options, error) {
+	o := p.o
 	if o.help {
 		return o, nil
 	}
-
-	if upOff {
+	if p.upperOff {
 		o.tipc = false // -L off turns TIPC off like -l off
 	}
 	if o.tipc {
 		o.tipcUpper = o.tipcLower
-		if upperGiven {
-			if upper < o.tipcLower {
-				return nil, fmt.Errorf("-L: upper TIPC instance %d is below the lower one %d", upper, o.tipcLower)
+		if p.upperGiven {
+			if p.upper < o.tipcLower {
+				return nil, fmt.Errorf("-L: upper TIPC instance %d is below the lower one %d", p.upper, o.tipcLower)
 			}
-			o.tipcUpper = upper
+			o.tipcUpper = p.upper
 		}
 	}
 	if err := checkBackend(o.backend, backends); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// parseRange parses a decimal number from lo to hi.
+func parseRange(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, err
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%d is not from %d to %d", n, lo, hi)
+	}
+	return n, nil
 }
 
 // checkBackend returns a clear error when name is not one of backends.
