@@ -32,7 +32,13 @@ INCLUDEDIR  ?= $(PREFIX)/include
 MANDIR      ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 LDCONFIG    ?= ldconfig
-NMDB_VERSION ?= 1.0.0
+# The release comes from internal/version; the build is stamped from git
+# (`git describe --always --dirty`) when this is a git checkout. Outside
+# one, the programs fall back on what the Go toolchain recorded, or print
+# the release alone.
+NMDB_VERSION ?= $(shell sed -n 's/^const Release = "\(.*\)"/\1/p' internal/version/version.go)
+VERSION_STAMP ?= $(shell [ -e .git ] && git describe --always --dirty 2>/dev/null)
+GO_LDFLAGS  := $(if $(VERSION_STAMP),-X github.com/nmdb-go/nmdb/internal/version.build=$(VERSION_STAMP))
 LIBBUILD    := $(BINDIR)/lib
 SONAME      := libnmdb.so.1
 
@@ -45,7 +51,7 @@ all: build
 
 build:
 	@mkdir -p $(BINDIR)
-	$(GO) build -o $(BINDIR)/ ./cmd/...
+	$(GO) build -ldflags '$(GO_LDFLAGS)' -o $(BINDIR)/ ./cmd/...
 
 run: build
 	$(BINDIR)/nmdb -f -d ./nmdb-data

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
@@ -44,6 +45,7 @@ const defaultServer = "tcp:localhost:26010"
 const defaultJobs = 8
 
 const usageText = `usage: nmdb-cli [-s SERVER]... [-timeout DURATION] [-x] COMMAND [ARGS]
+       nmdb-cli -V
 
 SERVER is tcp:HOST[:PORT], udp:HOST[:PORT], sctp:HOST[:PORT] or tipc[:PORT]
 (repeatable; default ` + defaultServer + `).
@@ -90,10 +92,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Var(&a.servers, "s", "server (repeatable)")
 	fs.DurationVar(&a.timeout, "timeout", libnmdb.DefaultTimeout, "timeout of each request")
 	fs.BoolVar(&a.hex, "x", false, "keys and values are hexadecimal")
+	showVersion := fs.Bool("V", false, "print the version")
+	fs.BoolVar(showVersion, "version", false, "print the version")
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case err == nil && *showVersion:
+		fmt.Fprintf(stdout, "nmdb-cli %s\n", version.String())
 		return exitOK
 	case err != nil:
 		return a.fail(fmt.Errorf("%w: %w", errUsage, err))

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
@@ -449,5 +450,14 @@ func TestUDPServer(t *testing.T) {
 	must(t, exitOK, "", "-s", tcp, "restore", file)
 	if got := contents(t, tcp); len(got) != 1 || got["k"] != "over udp" {
 		t.Errorf("restored %q", got)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"-V", "--version"} {
+		r := must(t, exitOK, "", arg)
+		if want := "nmdb-cli " + version.String() + "\n"; r.out != want || r.err != "" {
+			t.Errorf("%s: stdout %q, stderr %q; want %q", arg, r.out, r.err, want)
+		}
 	}
 }
