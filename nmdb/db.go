@@ -15,6 +15,9 @@ type result struct {
 	fill []byte // cas, incr: the new value to cache after the commit
 }
 
+// DefaultSyncInterval is Config.SyncInterval's default.
+const DefaultSyncInterval = 10 * time.Millisecond
+
 // maxGroupWait bounds how long the worker holds a batch of sync writes
 // back to let more writers join it.
 const maxGroupWait = 2 * time.Millisecond
@@ -96,8 +99,11 @@ func (s *Server) runBatch(ops []dbq.Op[replyTo], results []result, sc *[]byte) (
 			}
 		case dbq.CAS:
 			err = s.dbCAS(b, op, res)
+			// Only a swap writes, and only a write need be synced.
+			sync = sync || err == nil && res.code == wire.CodeOK
 		case dbq.Incr:
 			err = s.dbIncr(b, op, res)
+			sync = sync || err == nil && res.code == wire.CodeOK
 		}
 		if err != nil {
 			s.log.Error("database operation failed", "op", op.Kind, "err", err)
@@ -117,7 +123,9 @@ func (s *Server) runBatch(ops []dbq.Op[replyTo], results []result, sc *[]byte) (
 			took = time.Since(start)
 		}
 		if commitErr != nil {
-			s.log.Error("database commit failed", "ops", len(ops), "err", commitErr)
+			s.storeFailed(commitErr, len(ops))
+		} else if !sync {
+			s.markUnsynced()
 		}
 	}
 	if err := b.Close(); err != nil {
@@ -127,6 +135,13 @@ func (s *Server) runBatch(ops []dbq.Op[replyTo], results []result, sc *[]byte) (
 	answered := 0
 	for i := range ops {
 		op, res := &ops[i], &results[i]
+		if commitErr != nil && op.Kind != dbq.Get && op.Kind != dbq.FirstKey && op.Kind != dbq.NextKey {
+			// What was not written must not be served from the cache.
+			sh := s.cache.Shard(op.Key)
+			sh.Lock()
+			sh.Delete(op.Key)
+			sh.Unlock()
+		}
 		switch op.Kind {
 		case dbq.Set, dbq.Del:
 			if op.Sync {
@@ -229,5 +244,75 @@ func (s *Server) dbIncr(b store.Batch, op *dbq.Op[replyTo], res *result) error {
 		return err
 	}
 	res.code, res.n, res.fill = wire.CodeOK, n, out
+	return nil
+}
+
+// markUnsynced tells the syncer that a commit without sync has written.
+func (s *Server) markUnsynced() {
+	select {
+	case s.unsynced <- struct{}{}:
+	default:
+	}
+}
+
+// syncLoop makes normal-mode writes durable: pebble keeps the log's last
+// partial block in memory until a commit asks for a sync, so a write
+// committed without one would stay in the process, lost to a crash, for as
+// long as no other write came. Once a commit without sync has written, the
+// loop waits the sync interval (so that a stream of writes shares one
+// fsync) and syncs the log, beside the worker: the worker's commits do not
+// wait for it.
+func (s *Server) syncLoop(interval time.Duration) {
+	defer close(s.syncDone)
+	t := time.NewTimer(interval)
+	t.Stop()
+	for {
+		select {
+		case <-s.unsynced:
+		case <-s.syncStop:
+			return
+		}
+		t.Reset(interval)
+		select {
+		case <-t.C:
+		case <-s.syncStop:
+			t.Stop()
+			return
+		}
+		if s.fault.Load() != nil {
+			continue
+		}
+		if err := s.store.Sync(); err != nil {
+			s.storeFailed(err, 0)
+		}
+	}
+}
+
+// storeFault is the error that made the store fail.
+type storeFault struct{ err error }
+
+// storeFailed records a failed commit or sync. The first failure makes
+// the server refuse every write from then on (ERR 0x106, see handle) while
+// reads go on, is logged, and is handed to Config.OnStoreFault.
+func (s *Server) storeFailed(err error, ops int) {
+	if !s.fault.CompareAndSwap(nil, &storeFault{err: err}) {
+		s.log.Error("database write failed", "ops", ops, "err", err)
+		return
+	}
+	s.log.Error("database write failed: refusing writes from now on; reads go on",
+		"ops", ops, "err", err)
+	if s.onFault != nil {
+		go s.onFault(err)
+	}
+}
+
+// StoreFault returns the error that made the store fail, or nil while it
+// works. Once it failed, the server refuses every write that would reach
+// the store with ERR 0x106 (wire.ErrCodeDB); reads and cache-only
+// requests go on.
+func (s *Server) StoreFault() error {
+	if f := s.fault.Load(); f != nil {
+		return f.err
+	}
 	return nil
 }

@@ -84,6 +84,11 @@ func (s *Server) handle(msg []byte, rt *replyTo, sc *[]byte) {
 			s.replyErr(rt, sc, r.ID, wire.ErrCodeReadOnly)
 			return
 		}
+		if !r.CacheOnly() && s.fault.Load() != nil {
+			// The store failed: nothing more is written (see db.go).
+			s.replyErr(rt, sc, r.ID, wire.ErrCodeDB)
+			return
+		}
 		switch r.Op {
 		case wire.OpSet:
 			s.set(&r, rt, sc)
@@ -221,7 +226,7 @@ func (s *Server) cas(r *wire.Request, rt *replyTo, sc *[]byte) {
 	gen := sh.Gen()
 	sh.Unlock()
 	s.inc(wire.StatDBCAS)
-	s.enqueue(dbq.Op[replyTo]{Kind: dbq.CAS, ID: r.ID, Key: r.Key, Old: r.Old, Val: r.Val, Gen: gen}, rt, sc)
+	s.enqueue(dbq.Op[replyTo]{Kind: dbq.CAS, Sync: true, ID: r.ID, Key: r.Key, Old: r.Old, Val: r.Val, Gen: gen}, rt, sc)
 }
 
 // incr works on the cache when cache-only; otherwise the database decides,
@@ -247,7 +252,7 @@ func (s *Server) incr(r *wire.Request, rt *replyTo, sc *[]byte) {
 	gen := sh.Gen()
 	sh.Unlock()
 	s.inc(wire.StatDBIncr)
-	s.enqueue(dbq.Op[replyTo]{Kind: dbq.Incr, ID: r.ID, Key: r.Key, Delta: r.Delta, Gen: gen}, rt, sc)
+	s.enqueue(dbq.Op[replyTo]{Kind: dbq.Incr, Sync: true, ID: r.ID, Key: r.Key, Delta: r.Delta, Gen: gen}, rt, sc)
 }
 
 // enqueue queues op for the database worker, which will answer it. It

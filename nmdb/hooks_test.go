@@ -96,7 +96,7 @@ func (b *hookBatch) Commit(sync bool) error {
 func hookServer(t *testing.T, cfg Config) (*testServer, *hookStore) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.OpenPebble(dir, nil)
+	st, err := store.OpenPebble(dir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +206,23 @@ func TestDatabaseErrors(t *testing.T) {
 	h.failGet.Store(false)
 	h.failCommit.Store(true)
 	expectErr(t, "set sync", c.do(setReq("k", "w", syncF)), wire.ErrCodeDB)
-	expect(t, "cache del", c.do(delReq("k", cOnly)), wire.CodeOK)
-	expectErr(t, "cas sync", c.do(casReq("k", "v", "w", normal)), wire.ErrCodeDB)
+	// What was not written is not served from the cache either.
+	expect(t, "cache get after the failed set", c.do(getReq("k", cOnly)), wire.CodeCacheMiss)
 	h.failCommit.Store(false)
+	// The store failed: writes are refused from now on, reads go on.
+	if ts.s.StoreFault() == nil {
+		t.Fatal("no store fault after a failed commit")
+	}
+	commits := h.commits.Load()
+	expectErr(t, "cas after the fault", c.do(casReq("k", "v", "w", normal)), wire.ErrCodeDB)
+	expectErr(t, "set after the fault", c.do(setReq("k", "w", normal)), wire.ErrCodeDB)
+	expectErr(t, "incr after the fault", c.do(incrReq("k", 1, normal)), wire.ErrCodeDB)
+	expectErr(t, "del after the fault", c.do(delReq("k", normal)), wire.ErrCodeDB)
+	expect(t, "cache-only set after the fault", c.do(setReq("c", "1", cOnly)), wire.CodeOK)
 	expect(t, "get after failures", c.do(getReq("k", normal)), wire.CodeOK, "v")
+	if n := h.commits.Load() - commits; n != 0 {
+		t.Fatalf("%d commits after the fault", n)
+	}
 }
 
 // TestShutdownFinishesQueue: a sync write still in the queue when

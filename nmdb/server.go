@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/nmdb-go/nmdb/internal/cache"
 	"github.com/nmdb-go/nmdb/internal/dbq"
 	"github.com/nmdb-go/nmdb/internal/store"
@@ -61,12 +62,32 @@ type Config struct {
 	PollSpin time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// Pebble are the pebble store's options; nil means pebble's defaults.
+	// They are copied; their Logger is replaced by one writing to Logger,
+	// and fatal errors pebble reports there make the store fail (see
+	// Server.StoreFault) instead of ending the process.
+	Pebble *pebble.Options
+	// CacheBytes bounds the cache in bytes: keys, values and a fixed
+	// per-object overhead, counted at the size the allocator gives them
+	// (CacheObjects bounds it too); 0 means DefaultCacheBytes.
+	CacheBytes int64
+	// SyncInterval is how long after a normal-mode write is committed the
+	// store's log is written to the operating system and synced, at most
+	// (a stream of writes shares one sync); 0 means DefaultSyncInterval.
+	SyncInterval time.Duration
+	// OnStoreFault, if set, is called (on a goroutine of its own) with the
+	// first error that made the store fail: from then on the server
+	// refuses writes and answers reads (see Server.StoreFault).
+	OnStoreFault func(error)
 }
 
 // Defaults and limits.
 const (
 	// DefaultCacheObjects is the cache size when Config.CacheObjects is 0.
 	DefaultCacheObjects = 128 * 1024
+	// DefaultCacheBytes is the cache's byte bound when Config.CacheBytes
+	// is 0.
+	DefaultCacheBytes = 64 << 20
 	// DefaultMaxConns is the connection limit when Config.MaxConns is 0.
 	DefaultMaxConns = 4096
 
@@ -98,6 +119,8 @@ type Server struct {
 	closing  atomic.Bool
 	nconns   atomic.Int64
 	stats    [wire.NumStats]counter
+	fault    atomic.Pointer[storeFault] // set once the store failed
+	onFault  func(error)
 
 	smallBufs sync.Pool // *[]byte of smallBuf bytes, TCP frames being read
 	bigBufs   sync.Pool // *[]byte of bigBuf bytes
@@ -110,6 +133,9 @@ type Server struct {
 	readers    sync.WaitGroup // connection and datagram readers
 	writers    sync.WaitGroup // connection writers
 	workerDone chan struct{}
+	unsynced   chan struct{} // a commit without sync wrote (see syncLoop)
+	syncStop   chan struct{}
+	syncDone   chan struct{}
 	shutOnce   sync.Once
 	shutDone   chan struct{}
 	shutErr    error
@@ -124,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := store.Open(cfg.Backend, cfg.DBPath, log)
+	st, err := store.Open(cfg.Backend, cfg.DBPath, store.Options{Logger: log, Pebble: cfg.Pebble})
 	if err != nil {
 		return nil, fmt.Errorf("nmdb: %w", err)
 	}
@@ -149,10 +175,18 @@ func newServer(cfg Config, st store.Store) *Server {
 	if pollSpin == 0 {
 		pollSpin = DefaultPollSpin
 	}
+	cacheBytes := cfg.CacheBytes
+	if cacheBytes <= 0 {
+		cacheBytes = DefaultCacheBytes
+	}
+	syncInterval := cfg.SyncInterval
+	if syncInterval <= 0 {
+		syncInterval = DefaultSyncInterval
+	}
 	s := &Server{
 		log:        log,
 		store:      st,
-		cache:      cache.New(objects),
+		cache:      cache.New(objects, cacheBytes),
 		q:          dbq.New[replyTo](queueOps, queueBytes),
 		maxConns:   int64(maxConns),
 		spin:       newSpinSlots(pollSpin),
@@ -161,13 +195,18 @@ func newServer(cfg Config, st store.Store) *Server {
 		packets:    make(map[*packetConn]struct{}),
 		conns:      make(map[*tcpConn]struct{}),
 		workerDone: make(chan struct{}),
+		unsynced:   make(chan struct{}, 1),
+		syncStop:   make(chan struct{}),
+		syncDone:   make(chan struct{}),
 		shutDone:   make(chan struct{}),
+		onFault:    cfg.OnStoreFault,
 	}
 	s.smallBufs.New = func() any { b := make([]byte, smallBuf); return &b }
 	s.bigBufs.New = func() any { b := make([]byte, bigBuf); return &b }
 	s.readOnly.Store(cfg.ReadOnly)
 	s.passive.Store(cfg.Passive)
 	go s.work()
+	go s.syncLoop(syncInterval)
 	return s
 }
 
@@ -206,6 +245,8 @@ func (s *Server) readStats(c *[wire.NumStats]uint64) {
 	if s.passive.Load() {
 		c[wire.StatRole] = wire.RolePassive
 	}
+	c[wire.StatBytesCached] = uint64(s.cache.Bytes())
+	c[wire.StatEvictions] = s.cache.Evictions()
 }
 
 // inc adds one to counter i.
@@ -264,6 +305,8 @@ func (s *Server) shutdown() error {
 	s.readers.Wait()
 	s.q.Close()
 	<-s.workerDone
+	close(s.syncStop)
+	<-s.syncDone
 	// A client that does not take its last replies does not hold up the
 	// shutdown for long.
 	s.mu.Lock()

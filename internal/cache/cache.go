@@ -2,6 +2,12 @@
 // (golang-lru/v2 simplelru), each behind its own mutex, so that connections
 // working on different keys rarely wait for each other.
 //
+// The cache is bounded twice: in objects, and in bytes. An object's bytes
+// are the size of the one allocation holding its key and value, as the
+// allocator rounds it, plus ObjectOverhead for the LRU's list element and
+// map slot. Each shard evicts its oldest objects while it holds more than
+// its share of either bound.
+//
 // Each shard also keeps a write generation, bumped by every change to any of
 // its keys. A reader that misses the cache notes the generation, asks the
 // database, and fills the cache with the answer only if the generation is
@@ -19,6 +25,19 @@ import (
 
 // maxShards bounds the number of shards.
 const maxShards = 64
+
+// minShardBytes is the least byte bound a shard gets when the cache has
+// more than one: enough for several of the largest values.
+const minShardBytes = 1 << 20
+
+// ObjectOverhead is what each cached object is counted for besides its
+// allocation: golang-lru's list element (80 bytes) and its map slot with
+// the map's spare room.
+const ObjectOverhead = 128
+
+// hdr is the size of the header at the start of an entry's allocation: its
+// size as allocated (a uint32).
+const hdr = 4
 
 // An entry's metadata word (see ref) holds the key's and the value's
 // lengths and the shard clock when the entry last moved to the front.
@@ -38,8 +57,8 @@ const (
 const _ = uint(lenMask - wire.MaxData)
 
 // ref is what the LRU stores for an entry, indexed by the key's 64-bit
-// hash: a pointer to one allocation holding the key and then the value,
-// and a metadata word. The key is compared on every lookup, so keys whose
+// hash: a pointer to one allocation holding a header (the allocation's
+// size), the key and then the value, and a metadata word. The key is compared on every lookup, so keys whose
 // hashes collide are told apart (the later one replaces the other, as an
 // eviction would). The value's bytes are overwritten in place by a later
 // set that fits. A uint64 map key and a 16-byte value keep golang-lru's
@@ -57,9 +76,15 @@ func makeMeta(klen, vlen int, tick uint32) uint64 {
 	return uint64(klen) | uint64(vlen)<<lenBits | uint64(tick&tickMask)<<tickShift
 }
 
+// size returns the size of r's allocation.
+func (r ref) size() int { return int(*(*uint32)(r.p)) }
+
+// cost returns what r counts for against the byte bound.
+func (r ref) cost() int64 { return int64(r.size()) + ObjectOverhead }
+
 // is reports whether r is the entry of key.
 func (r ref) is(key []byte) bool {
-	return r.klen() == len(key) && string(unsafe.Slice((*byte)(r.p), len(key))) == string(key)
+	return r.klen() == len(key) && string(unsafe.Slice((*byte)(unsafe.Add(r.p, hdr)), len(key))) == string(key)
 }
 
 // value returns r's value.
@@ -68,11 +93,11 @@ func (r ref) value() []byte {
 	if n == 0 {
 		return []byte{} // no pointer past the allocation's end
 	}
-	return unsafe.Slice((*byte)(unsafe.Add(r.p, r.klen())), n)
+	return unsafe.Slice((*byte)(unsafe.Add(r.p, hdr+r.klen())), n)
 }
 
 // Cache is a sharded LRU cache of byte strings, bounded by a total number of
-// objects. It is safe for concurrent use.
+// objects and of bytes. It is safe for concurrent use.
 type Cache struct {
 	seed   maphash.Seed
 	mask   uint64
@@ -88,34 +113,43 @@ type Cache struct {
 // shard's size), so that it is still in the front half of the list, leaves
 // it in place.
 type Shard struct {
-	mu     sync.Mutex
-	lru    *simplelru.LRU[uint64, ref]
-	seed   maphash.Seed
-	gen    uint64
-	clock  uint32
-	recent uint32
-	_      [24]byte // keep shards on separate cache lines
+	mu        sync.Mutex
+	lru       *simplelru.LRU[uint64, ref]
+	seed      maphash.Seed
+	gen       uint64
+	clock     uint32
+	recent    uint32
+	removing  bool  // an explicit removal, not an eviction, is under way
+	bytes     int64 // counted bytes of the objects held
+	maxBytes  int64
+	evictions uint64
+	_         [56]byte // keep shards on separate cache lines
 }
 
-// New returns a cache holding at most objects objects in total (at least 1).
-func New(objects int) *Cache {
-	if objects < 1 {
-		objects = 1
-	}
+// New returns a cache holding at most objects objects (at least 1) and
+// maxBytes bytes (at least 1) in total.
+func New(objects int, maxBytes int64) *Cache {
+	objects = max(objects, 1)
+	maxBytes = max(maxBytes, 1)
 	n := 1
-	for n*2 <= maxShards && n*2 <= objects {
+	for n*2 <= maxShards && n*2 <= objects && maxBytes/int64(n*2) >= minShardBytes {
 		n *= 2
 	}
 	c := &Cache{seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]Shard, n)}
 	for i := range c.shards {
+		sh := &c.shards[i]
 		size := objects / n
 		if i < objects%n {
 			size++
 		}
-		l, err := simplelru.NewLRU[uint64, ref](size, nil)
+		l, err := simplelru.NewLRU[uint64, ref](size, sh.evicted)
 		if err != nil {
 			// Only a size below 1 fails, and size is at least 1 here.
 			panic("cache: " + err.Error())
+		}
+		sh.maxBytes = maxBytes / int64(n)
+		if i < int(maxBytes%int64(n)) {
+			sh.maxBytes++
 		}
 		c.shards[i].lru, c.shards[i].seed = l, c.seed
 		// A hit in the front half of the list does not move the entry.
@@ -139,6 +173,40 @@ func (c *Cache) Len() int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// Bytes returns the bytes counted for the objects cached now.
+func (c *Cache) Bytes() int64 {
+	var n int64
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += sh.bytes
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Evictions returns how many objects left the cache to keep it within its
+// bounds (not counting deletions and replacements).
+func (c *Cache) Evictions() uint64 {
+	var n uint64
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += sh.evictions
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// evicted is the LRU's callback for every entry that leaves it (called
+// with the shard locked).
+func (s *Shard) evicted(_ uint64, r ref) {
+	s.bytes -= r.cost()
+	if !s.removing {
+		s.evictions++
+	}
 }
 
 // Lock locks the shard.
@@ -189,24 +257,42 @@ func (s *Shard) Set(key, val []byte) {
 	s.put(key, val)
 }
 
-// put stores a copy of val, reusing the old value's memory when it fits.
+// put stores a copy of val, reusing the old value's memory when it fits,
+// and evicts the oldest objects while the shard is over its byte bound.
 func (s *Shard) put(key, val []byte) {
 	tick := s.clock
 	s.clock++
-	h, old, ok := s.find(key)
-	if ok && old.vlen() >= len(val) {
+	h := maphash.Bytes(s.seed, key)
+	old, had := s.lru.Peek(h)
+	need := hdr + len(key) + len(val)
+	if had && old.is(key) && need <= old.size() {
 		// Overwrite in place; the bytes beyond a shorter value stay
-		// unused until the entry is replaced.
-		copy(unsafe.Slice((*byte)(old.p), old.klen()+old.vlen())[old.klen():], val)
+		// unused (and counted) until the entry is replaced.
+		copy(unsafe.Slice((*byte)(old.p), need)[hdr+len(key):], val)
 		old.meta = makeMeta(len(key), len(val), tick)
 		s.lru.Add(h, old)
 		return
 	}
-	// One allocation holds the key and the value.
-	buf := make([]byte, len(key)+len(val))
-	copy(buf, key)
-	copy(buf[len(key):], val)
-	s.lru.Add(h, ref{p: unsafe.Pointer(unsafe.SliceData(buf)), meta: makeMeta(len(key), len(val), tick)})
+	// One allocation holds the header, the key and the value. Growing a
+	// nil slice gives it the capacity the allocator really provides,
+	// which is what it is counted for.
+	buf := append([]byte(nil), make([]byte, need)...)
+	buf = buf[:cap(buf)]
+	*(*uint32)(unsafe.Pointer(unsafe.SliceData(buf))) = uint32(len(buf))
+	copy(buf[hdr:], key)
+	copy(buf[hdr+len(key):], val)
+	r := ref{p: unsafe.Pointer(unsafe.SliceData(buf)), meta: makeMeta(len(key), len(val), tick)}
+	if had {
+		// Replaced in place in the LRU: no callback.
+		s.bytes -= old.cost()
+	}
+	s.bytes += r.cost()
+	s.lru.Add(h, r) // may evict the oldest entry (see evicted)
+	for s.bytes > s.maxBytes {
+		if _, _, ok := s.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
 }
 
 // Delete removes key, bumps the write generation, and reports whether key
@@ -214,7 +300,13 @@ func (s *Shard) put(key, val []byte) {
 func (s *Shard) Delete(key []byte) bool {
 	s.gen++
 	h, _, ok := s.find(key)
-	return ok && s.lru.Remove(h)
+	if !ok {
+		return false
+	}
+	s.removing = true
+	removed := s.lru.Remove(h)
+	s.removing = false
+	return removed
 }
 
 // CAS replaces key's value with new if it is cached and equal to old. It

@@ -11,7 +11,7 @@ import (
 
 func TestBoundAndOps(t *testing.T) {
 	for _, objects := range []int{1, 3, 64, 1000} {
-		c := New(objects)
+		c := New(objects, noByteBound)
 		for i := range 3 * objects {
 			k := []byte(fmt.Sprint("k", i))
 			sh := c.Shard(k)
@@ -24,7 +24,7 @@ func TestBoundAndOps(t *testing.T) {
 		}
 	}
 
-	c := New(16)
+	c := New(16, noByteBound)
 	k := []byte("key")
 	sh := c.Shard(k)
 	sh.Lock()
@@ -58,7 +58,7 @@ func TestBoundAndOps(t *testing.T) {
 }
 
 func TestFillGeneration(t *testing.T) {
-	c := New(4)
+	c := New(4, noByteBound)
 	k := []byte("key")
 	sh := c.Shard(k)
 	sh.Lock()
@@ -78,7 +78,7 @@ func TestFillGeneration(t *testing.T) {
 }
 
 func TestKeyAndValueAreCopied(t *testing.T) {
-	c := New(4)
+	c := New(4, noByteBound)
 	k, v := []byte("key"), []byte("value")
 	sh := c.Shard(k)
 	sh.Lock()
@@ -111,7 +111,7 @@ func sameShard(c *Cache, sh *Shard, p string, n int) [][]byte {
 // keys many times the shard's size, while entries never hit are evicted in
 // the order they came, even though hits near the front move nothing.
 func TestApproximateLRU(t *testing.T) {
-	c := New(maxShards * 800)
+	c := New(maxShards * 800, noByteBound)
 	hot := []byte("hot")
 	sh := c.Shard(hot)
 	size := 800 // objects per shard
@@ -154,7 +154,7 @@ func TestApproximateLRU(t *testing.T) {
 // TestValueSizes: values of every length up to the largest allowed are
 // stored, overwritten in place when they fit, and grown when not.
 func TestValueSizes(t *testing.T) {
-	c := New(8)
+	c := New(8, noByteBound)
 	k := []byte("k")
 	sh := c.Shard(k)
 	sh.Lock()
@@ -182,7 +182,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		c := New(n)
+		c := New(n, noByteBound)
 		k := make([]byte, 0, 16)
 		for i := range n {
 			k = fmt.Appendf(k[:0], "key:%012d", i)
@@ -204,7 +204,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 // BenchmarkCacheGetHit measures a hit on one of many cached keys.
 func BenchmarkCacheGetHit(b *testing.B) {
 	const n = 1 << 16
-	c := New(2 * n) // room for every key, however they spread
+	c := New(2 * n, noByteBound) // room for every key, however they spread
 	keys := make([][]byte, n)
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "key:%012d", i)
@@ -230,7 +230,7 @@ func BenchmarkCacheGetHit(b *testing.B) {
 // TestHashCollision: an entry found under a key's hash but holding another
 // key is not that key's: a lookup misses and a delete leaves it alone.
 func TestHashCollision(t *testing.T) {
-	c := New(maxShards * 8)
+	c := New(maxShards * 8, noByteBound)
 	a, b := []byte("a-key"), []byte("b-key")
 	sh := c.Shard(a)
 	sh.Lock()
@@ -260,7 +260,7 @@ func TestHashCollision(t *testing.T) {
 
 // TestClockWraps: hits keep working when the shard clock wraps around.
 func TestClockWraps(t *testing.T) {
-	c := New(maxShards * 64)
+	c := New(maxShards * 64, noByteBound)
 	k := []byte("k")
 	sh := c.Shard(k)
 	sh.Lock()
@@ -284,7 +284,7 @@ func TestClockWraps(t *testing.T) {
 func BenchmarkCacheChurn(b *testing.B) {
 	const n = 1_000_000
 	val := bytes.Repeat([]byte("v"), 64)
-	c := New(n)
+	c := New(n, noByteBound)
 	k := make([]byte, 0, 16)
 	set := func(i int) {
 		k = fmt.Appendf(k[:0], "key:%012d", i)
@@ -317,3 +317,6 @@ func BenchmarkCacheChurn(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.Sys-ms.HeapReleased)/float64(c.Len()), "kept-bytes/object")
 }
+
+// noByteBound is a byte bound no test reaches.
+const noByteBound = 1 << 40

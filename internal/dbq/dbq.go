@@ -41,7 +41,7 @@ const (
 // Op is one queued database operation. R carries what the reply needs.
 type Op[R any] struct {
 	Kind  Kind
-	Sync  bool   // set/del: answer only after a durable commit
+	Sync  bool   // answer only after a durable commit (sync set/del, cas, incr)
 	ID    uint32 // request id
 	Key   []byte
 	Val   []byte // set: value; cas: new value

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // ErrUnknownBackend is returned by Open for a backend this build lacks.
@@ -19,6 +21,9 @@ var ErrUnknownBackend = errors.New("store: unknown backend")
 type Store interface {
 	// NewBatch starts a batch of operations.
 	NewBatch() Batch
+	// Sync makes every write committed so far durable: written to the
+	// operating system and synced to disk.
+	Sync() error
 	// Close flushes and closes the store.
 	Close() error
 }
@@ -48,12 +53,20 @@ type Batch interface {
 // Backends returns the names of the backends this build has.
 func Backends() []string { return []string{"pebble", "null"} }
 
-// Open opens the named backend ("" means pebble) at path; log receives the
-// backend's messages.
-func Open(backend, path string, log *slog.Logger) (Store, error) {
+// Options are the settings of Open. The zero value means defaults.
+type Options struct {
+	// Logger receives the backend's messages; nil discards them.
+	Logger *slog.Logger
+	// Pebble are pebble's options; nil means pebble's defaults. They are
+	// copied, and their Logger is replaced (see OpenPebble).
+	Pebble *pebble.Options
+}
+
+// Open opens the named backend ("" means pebble) at path.
+func Open(backend, path string, o Options) (Store, error) {
 	switch backend {
 	case "", "pebble":
-		return OpenPebble(path, log)
+		return OpenPebble(path, o.Pebble, o.Logger)
 	case "null":
 		return Null{}, nil
 	}
@@ -67,6 +80,9 @@ type Null struct{}
 
 // NewBatch returns a batch that drops its writes.
 func (Null) NewBatch() Batch { return nullBatch{} }
+
+// Sync does nothing.
+func (Null) Sync() error { return nil }
 
 // Close does nothing.
 func (Null) Close() error { return nil }

@@ -8,7 +8,7 @@ import (
 
 func TestPebbleBatchAndWalk(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b") // parents are created
-	st, err := Open("pebble", dir, nil)
+	st, err := Open("pebble", dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestPebbleBatchAndWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err = Open("", dir, nil)
+	st, err = Open("", dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestPebbleBatchAndWalk(t *testing.T) {
 }
 
 func TestNullAndUnknown(t *testing.T) {
-	st, err := Open("null", "", nil)
+	st, err := Open("null", "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestNullAndUnknown(t *testing.T) {
 	if _, ok, _ := b.Next(nil, nil, true); ok {
 		t.Fatal("null store has a first key")
 	}
-	if _, err := Open("tdb", "x", nil); !errors.Is(err, ErrUnknownBackend) {
+	if _, err := Open("tdb", "x", Options{}); !errors.Is(err, ErrUnknownBackend) {
 		t.Fatalf("Open(tdb): %v", err)
 	}
 }

@@ -101,6 +101,8 @@ const (
 	StatVersion                             // release number, major*1000000 + minor*1000 + patch
 	StatOpenConns                           // TCP connections open now
 	StatRole                                // RoleActive or RolePassive
+	StatBytesCached                         // bytes the cache counts for its objects now
+	StatEvictions                           // objects evicted from the cache to keep it within its bounds
 	// NumStats is the number of counters this server sends.
 	NumStats
 )
@@ -188,6 +190,10 @@ func StatName(i int) string {
 		return "open connections"
 	case StatRole:
 		return "role"
+	case StatBytesCached:
+		return "bytes cached"
+	case StatEvictions:
+		return "evictions"
 	}
 	return "unknown"
 }
