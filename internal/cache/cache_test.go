@@ -111,7 +111,7 @@ func sameShard(c *Cache, sh *Shard, p string, n int) [][]byte {
 // keys many times the shard's size, while entries never hit are evicted in
 // the order they came, even though hits near the front move nothing.
 func TestApproximateLRU(t *testing.T) {
-	c := New(maxShards * 800, noByteBound)
+	c := New(maxShards*800, noByteBound)
 	hot := []byte("hot")
 	sh := c.Shard(hot)
 	size := 800 // objects per shard
@@ -204,7 +204,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 // BenchmarkCacheGetHit measures a hit on one of many cached keys.
 func BenchmarkCacheGetHit(b *testing.B) {
 	const n = 1 << 16
-	c := New(2 * n, noByteBound) // room for every key, however they spread
+	c := New(2*n, noByteBound) // room for every key, however they spread
 	keys := make([][]byte, n)
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "key:%012d", i)
@@ -230,7 +230,7 @@ func BenchmarkCacheGetHit(b *testing.B) {
 // TestHashCollision: an entry found under a key's hash but holding another
 // key is not that key's: a lookup misses and a delete leaves it alone.
 func TestHashCollision(t *testing.T) {
-	c := New(maxShards * 8, noByteBound)
+	c := New(maxShards*8, noByteBound)
 	a, b := []byte("a-key"), []byte("b-key")
 	sh := c.Shard(a)
 	sh.Lock()
@@ -260,7 +260,7 @@ func TestHashCollision(t *testing.T) {
 
 // TestClockWraps: hits keep working when the shard clock wraps around.
 func TestClockWraps(t *testing.T) {
-	c := New(maxShards * 64, noByteBound)
+	c := New(maxShards*64, noByteBound)
 	k := []byte("k")
 	sh := c.Shard(k)
 	sh.Lock()
