@@ -50,6 +50,10 @@ type Options struct {
 	// Logger receives reconnects and other events worth a line; nil
 	// discards them.
 	Logger *slog.Logger
+	// Sharding is the rule that picks the server of each key; the zero
+	// value is ShardingClassic, the classic C library's rule. Every
+	// client of a cluster must use the same one (see Sharding).
+	Sharding Sharding
 }
 
 // Client is a handle on a cluster of nmdb servers. It is safe for
@@ -97,6 +101,28 @@ func (c *Client) Servers() []string {
 		out[i] = s.name
 	}
 	return out
+}
+
+// Identities returns the identities of the servers the client holds, in
+// sharding order: what ShardingRendezvous weighs servers by (see
+// Sharding).
+func (c *Client) Identities() []string {
+	list := *c.servers.Load()
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.identity()
+	}
+	return out
+}
+
+// Shard returns the index, in Servers, of the server that holds key under
+// the client's sharding rule, or -1 if the client holds no servers.
+func (c *Client) Shard(key []byte) int {
+	list := *c.servers.Load()
+	if len(list) == 0 {
+		return -1
+	}
+	return c.index(key, list)
 }
 
 // AddTCPServer adds a server reached over TCP at addr (an IP address or a
@@ -188,8 +214,18 @@ func resolve(ctx context.Context, host string) (netip.Addr, error) {
 	return ips[0], nil
 }
 
+// identity returns the server's identity for rendezvous sharding: its
+// address and port, or "tipc:" and its port.
+func (s *server) identity() string {
+	if s.tr == wire.TIPC {
+		return "tipc:" + strconv.Itoa(s.port)
+	}
+	return netip.AddrPortFrom(s.ip, uint16(s.port)).String()
+}
+
 // add connects s and inserts it in sharding order.
 func (c *Client) add(s *server) error {
+	s.sid = identityHash(s.identity())
 	c.addMu.Lock()
 	defer c.addMu.Unlock()
 	if c.closed.Load() {
@@ -290,5 +326,21 @@ func (c *Client) pick(key []byte) (*server, error) {
 	if len(list) == 1 {
 		return list[0], nil
 	}
-	return list[Select(key, len(list))], nil
+	return list[c.index(key, list)], nil
+}
+
+// index returns the index in list, which holds at least one server, of
+// the server that holds key.
+func (c *Client) index(key []byte, list []*server) int {
+	if c.opts.Sharding != ShardingRendezvous {
+		return Select(key, len(list))
+	}
+	kh := KeyHash64(key)
+	best, bestW := 0, weight(kh, list[0].sid)
+	for i, s := range list[1:] {
+		if w := weight(kh, s.sid); w > bestW {
+			best, bestW = i+1, w
+		}
+	}
+	return best
 }

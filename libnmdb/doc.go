@@ -2,9 +2,12 @@
 // a persistent database.
 //
 // A Client holds any number of servers reached over TIPC, TCP, UDP or SCTP.
-// Each request goes to one server picked from its key alone, the same way
-// the classic C library picks it (see Select), so Go programs and C
-// programs built on libnmdb share one cluster.
+// Each request goes to one server picked from its key alone by the
+// client's sharding rule (Options.Sharding). The default is the rule of
+// the classic C library (see Select), so Go programs and C programs built
+// on libnmdb share one cluster; ShardingRendezvous spreads keys evenly and
+// moves few of them when servers are added or removed. Sharding compares
+// the trade-off, with measurements.
 //
 // Every operation comes in the modes of the protocol: normal (cache and
 // database; writes are acknowledged once queued), sync (writes acknowledged

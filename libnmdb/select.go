@@ -17,9 +17,10 @@ func Hash(key []byte) uint32 {
 	return ^s
 }
 
-// Select returns the index, among n servers in sharding order, of the
-// server that holds key. It picks the same server as every nmdb client
-// built from the C library. n must be positive.
+// Select returns the index, among n servers in sharding order (see
+// Sharding), of the server that holds key under ShardingClassic. It picks
+// the same server as every nmdb client built from the C library. n must
+// be positive.
 func Select(key []byte, n int) int {
 	return int(Hash(key) % uint32(n))
 }

@@ -19,6 +19,12 @@ import (
 // servers, expected index.
 func checkVectors(t *testing.T, path string) {
 	t.Helper()
+	checkVectorsWith(t, path, libnmdb.Select)
+}
+
+// checkVectorsWith is checkVectors with the selection made by sel.
+func checkVectorsWith(t *testing.T, path string, sel func(key []byte, n int) int) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +50,8 @@ func checkVectors(t *testing.T, path string) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s:%d: bad numbers %q %q", path, line, fields[1], fields[2])
 		}
-		if got := libnmdb.Select(key, n); got != want {
-			t.Errorf("%s:%d: Select(%x, %d) = %d, want %d", path, line, key, n, got, want)
+		if got := sel(key, n); got != want {
+			t.Errorf("%s:%d: select(%x, %d) = %d, want %d", path, line, key, n, got, want)
 		}
 		rows++
 	}

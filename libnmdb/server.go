@@ -18,6 +18,7 @@ type server struct {
 	ip    netip.Addr // IP transports
 	port  int
 	name  string // "tcp 127.0.0.1:26010"
+	sid   uint64 // hash of the server's identity, for rendezvous sharding
 	retry bool   // datagrams may be lost: repeat what is safe to repeat
 
 	// stream is true for byte streams (TCP), whose messages carry a

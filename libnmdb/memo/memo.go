@@ -3,7 +3,7 @@
 //
 // A memoized function looks its result up in the servers' caches (the
 // cache-only mode: the database is never touched) under a key made of a
-// name and the encoded argument. On a miss it computes the result, stores
+// digest, a name and the encoded argument (see Memo.Key). On a miss it computes the result, stores
 // it for every other process, and returns it. Within one process,
 // concurrent callers with the same argument wait for a single computation.
 //
@@ -131,18 +131,41 @@ func Func[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (
 	return New(c, name, f, o).Call
 }
 
-// Key returns the nmdb key the result for a is stored under: the name, a
-// NUL byte, and the encoded argument.
+// digestLen is the length of the digest that begins a key: 16 hexadecimal
+// digits of a 64-bit hash.
+const digestLen = 16
+
+// Key returns the nmdb key the result for a is stored under: a digest of
+// the name and the encoded argument (16 lowercase hexadecimal digits of
+// libnmdb.KeyHash64 of the name, a NUL byte and the encoded argument), a
+// colon, the name, a NUL byte and the encoded argument.
+//
+// The digest comes first so that one function's results spread over the
+// servers under every sharding rule: the classic rule reads only about
+// the first half of a key, which for a name followed by arguments that
+// differ at their end is the same for every argument. Keys made before
+// the digest (the name first) are not looked up: such results are missed
+// once, computed again, and stored under the new key, while the old ones
+// wait for the caches to evict them.
 func (m *Memo[A, R]) Key(a A) ([]byte, error) {
 	enc, err := m.opts.KeyEncoder(a)
 	if err != nil {
 		return nil, fmt.Errorf("memo %s: encode argument: %w", m.name, err)
 	}
-	k := make([]byte, 0, len(m.name)+1+len(enc))
+	k := make([]byte, digestLen+1, digestLen+1+len(m.name)+1+len(enc))
 	k = append(k, m.name...)
 	k = append(k, 0)
-	return append(k, enc...), nil
+	k = append(k, enc...)
+	sum := libnmdb.KeyHash64(k[digestLen+1:])
+	for i := digestLen - 1; i >= 0; i-- {
+		k[i] = hexDigits[sum&0xf]
+		sum >>= 4
+	}
+	k[digestLen] = ':'
+	return k, nil
 }
+
+const hexDigits = "0123456789abcdef"
 
 // Call returns the result for a: from the cluster's cache if some process
 // stored it, else computed by f (once for all concurrent callers in this

@@ -76,9 +76,10 @@ func TestComputeOnceThenShare(t *testing.T) {
 	if v, err := sq3(ctx, 12); err != nil || v != 144 || calls2.Load() != 1 {
 		t.Fatalf("other name: %d, %v, computed %d times", v, err, calls2.Load())
 	}
-	// The key is the name, a NUL and the JSON of the argument.
+	// The key is a digest, a colon, the name, a NUL and the JSON of the
+	// argument.
 	key, err := sq2.Key(12)
-	if err != nil || string(key) != "test/square/v1\x0012" {
+	if err != nil || string(key) != digest("test/square/v1\x0012")+":test/square/v1\x0012" {
 		t.Fatalf("key %q, %v", key, err)
 	}
 	v, err := c.CacheGet(ctx, key)
@@ -369,7 +370,7 @@ func TestLoggerAndKeyEncoder(t *testing.T) {
 		return fmt.Appendf(nil, "n=%d", a), nil
 	}})
 	key, err := m.Key(3)
-	if err != nil || string(key) != "test/keys/v1\x00n=3" {
+	if err != nil || string(key) != digest("test/keys/v1\x00n=3")+":test/keys/v1\x00n=3" {
 		t.Fatalf("key %q, %v", key, err)
 	}
 	if v, err := m.Call(ctx, 3); err != nil || v != "yyy" {
