@@ -6,6 +6,7 @@
 #                   every test (formatting, vet, staticcheck, go test -race,
 #                   a short fuzz run, and every part listed in TEST_PARTS)
 #   make install    install into $(DESTDIR)$(PREFIX) (default /usr/local)
+#   make uninstall  remove what `make install` installed (same PREFIX, DESTDIR)
 #   make lib        build the C library (libnmdb.so.1, libnmdb.a) into ./bin/lib
 #   make bench      compare nmdb with memcached and Redis (docs/BENCH.md)
 #   make clean      remove ./bin and ./nmdb-data
@@ -41,11 +42,17 @@ VERSION_STAMP ?= $(shell [ -e .git ] && git describe --always --dirty 2>/dev/nul
 GO_LDFLAGS  := $(if $(VERSION_STAMP),-X github.com/nmdb-go/nmdb/internal/version.build=$(VERSION_STAMP))
 LIBBUILD    := $(BINDIR)/lib
 SONAME      := libnmdb.so.1
+CORESONAME  := libnmdb-core.so.1
+LIBOBJ      := $(LIBBUILD)/obj
+CC          ?= cc
+LIB_CFLAGS  ?= -O2 -g -Wall -Wextra -Werror
+# The Go runtime's entry for a library, which libnmdb.a calls on first use.
+GO_RT0      = _rt0_$(shell $(GO) env GOARCH)_$(shell $(GO) env GOOS)_lib
 
 # Extra test parts run by `make test`. Extend this line with your target.
 TEST_PARTS  := bench-smoke test-man test-c test-tipc
 .PHONY: all build run test deps test-go fmt-check vet staticcheck gotest fuzz \
-	test-c test-man test-tipc bench bench-smoke install clean lib
+	test-c test-man test-tipc bench bench-smoke install uninstall clean lib
 
 all: build
 
@@ -93,16 +100,32 @@ test-c: lib
 test-man:
 	mandoc -Tlint -W warning man/*.1 man/*.3
 
-# libnmdb.so.1 (+ libnmdb.so link) and libnmdb.a in $(LIBBUILD). The header
-# cgo generates is kept as cgo-export.h for the ABI check only: programs
-# include cgo/nmdb.h.
+# The C library in $(LIBBUILD) (see cgo/nmdb.go and cgo/shim/nmdb.c):
+#   libnmdb.so.1 (+ libnmdb.so link)  the C layer, which loads on first use
+#   nmdb/$(CORESONAME)          the Go core, a c-shared library
+#   libnmdb.a                          the C layer and the Go core, whose
+#                                      runtime starts on first use too
+# obj/ keeps the intermediate files; obj/core.h, the header cgo generates
+# for the core, is what the C layer is compiled against.
 lib:
-	@mkdir -p $(LIBBUILD)
-	$(GO) build -buildmode=c-shared -ldflags='-extldflags=-Wl,-soname,$(SONAME)' -o $(LIBBUILD)/$(SONAME) ./cgo
+	@rm -rf $(LIBOBJ)
+	@mkdir -p $(LIBBUILD)/nmdb $(LIBOBJ)/ar
+	$(GO) build -buildmode=c-shared -ldflags='-extldflags=-Wl,-soname,$(CORESONAME)' \
+		-o $(LIBBUILD)/nmdb/$(CORESONAME) ./cgo
+	rm -f $(LIBBUILD)/nmdb/*.h
+	$(GO) build -buildmode=c-archive -o $(LIBOBJ)/core.a ./cgo
+	$(CC) $(LIB_CFLAGS) -fPIC -fvisibility=hidden -shared -Wl,-soname,$(SONAME) \
+		-Icgo -I$(LIBOBJ) -o $(LIBBUILD)/$(SONAME) cgo/shim/nmdb.c -ldl -lpthread
 	ln -sf $(SONAME) $(LIBBUILD)/libnmdb.so
-	$(GO) build -buildmode=c-archive -o $(LIBBUILD)/libnmdb.a ./cgo
-	mv -f $(LIBBUILD)/libnmdb.h $(LIBBUILD)/cgo-export.h
-	rm -f $(LIBBUILD)/libnmdb.so.h
+	$(CC) $(LIB_CFLAGS) -fPIC -DNMDB_STATIC -DNMDB_GO_RT0=$(GO_RT0) -Icgo -I$(LIBOBJ) \
+		-c -o $(LIBOBJ)/shim.o cgo/shim/nmdb.c
+	cd $(LIBOBJ)/ar && ar x ../core.a && \
+		nm go.o | grep -q ' [Tt] $(GO_RT0)$$' && \
+		objcopy --remove-section=.init_array --remove-section=.rela.init_array \
+			--globalize-symbol=$(GO_RT0) go.o && \
+		! readelf -S go.o | grep -q init_array
+	rm -f $(LIBBUILD)/libnmdb.a
+	ar rcs $(LIBBUILD)/libnmdb.a $(LIBOBJ)/shim.o $(LIBOBJ)/ar/*.o
 
 # TIPC and SCTP scenarios in a qemu VM on a multi-node TIPC cluster
 # (scripts/tipc-vm/README.md); the kernel is fetched once into ~/.cache.
@@ -127,7 +150,9 @@ install: build lib
 	install -m 0755 $(BINDIR)/nmdb-stats $(BINDIR)/nmdb-cli $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -d $(DESTDIR)$(LIBDIR)/nmdb
 	install -m 0755 $(LIBBUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	install -m 0755 $(LIBBUILD)/nmdb/$(CORESONAME) $(DESTDIR)$(LIBDIR)/nmdb/$(CORESONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libnmdb.so
 	install -m 0644 $(LIBBUILD)/libnmdb.a $(DESTDIR)$(LIBDIR)/libnmdb.a
 	install -m 0644 cgo/nmdb.h $(DESTDIR)$(INCLUDEDIR)/nmdb.h
@@ -136,6 +161,19 @@ install: build lib
 		cgo/nmdb.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nmdb.pc
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+
+# uninstall removes exactly the files install puts there (keep the two in
+# step), then the library's private directory if it is empty.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/nmdb $(DESTDIR)$(PREFIX)/bin/nmdb-stats \
+		$(DESTDIR)$(PREFIX)/bin/nmdb-cli
+	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libnmdb.so \
+		$(DESTDIR)$(LIBDIR)/libnmdb.a $(DESTDIR)$(LIBDIR)/nmdb/$(CORESONAME) \
+		$(DESTDIR)$(INCLUDEDIR)/nmdb.h $(DESTDIR)$(PKGCONFIGDIR)/nmdb.pc
+	-rmdir $(DESTDIR)$(LIBDIR)/nmdb 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3)))
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
 
 clean:

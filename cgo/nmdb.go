@@ -1,26 +1,36 @@
-// Command cgo is libnmdb for C programs: it exports the classic nmdb C API
-// (see nmdb.h in this directory and libnmdb(3)) on top of the Go client,
-// package libnmdb. Build it with -buildmode=c-shared for libnmdb.so and
-// -buildmode=c-archive for libnmdb.a; C programs include the hand-written
-// nmdb.h, never the header cgo generates.
+// Command cgo is the Go core of libnmdb, the C library: it runs the
+// classic nmdb C API (see nmdb.h in this directory and libnmdb(3)) on top
+// of the Go client, package libnmdb.
 //
-// A C handle (nmdb_t *) is a small struct allocated with malloc that holds a
-// runtime/cgo.Handle of the Go client, so C never holds a Go pointer.
-// nmdb_free deletes the handle, closes the client and frees the struct.
+// C programs never call this core directly. They call the functions of
+// nmdb.h, which a small C layer (shim/nmdb.c) implements by forwarding to
+// the nmdbgo_ functions exported here. The layer starts the Go runtime on
+// the first nmdb_init() of a process, not when the library is loaded, and
+// knows which process started it, so that programs that fork keep working
+// (see the FORK section of libnmdb(3)):
 //
-// Every call runs with the Go client's default per-call timeout. The Go
-// client is safe for concurrent use, so one handle may be shared by threads.
+//   - libnmdb.so.1 is the C layer alone; it loads this core, built with
+//     -buildmode=c-shared into nmdb/libnmdb-core.so.1 next to it, with
+//     dlopen on first use, and a fresh copy with dlmopen in a child that
+//     forked after its parent started the core;
+//   - libnmdb.a holds the C layer and this core built with
+//     -buildmode=c-archive, with the entry that would start the runtime at
+//     load time taken out: the layer starts the runtime itself.
+//
+// A handle is a runtime/cgo.Handle of a *libnmdb.Client (C never holds a Go
+// pointer); the C layer keeps it in the nmdb_t it allocates. Every function
+// that can fail takes a pointer e where it stores the errno value that the
+// C layer sets on failure (the Go runtime's threads and a dlmopen'ed copy
+// have no access to the caller's errno). Every call runs with the Go
+// client's default per-call timeout. The Go client is safe for concurrent
+// use, so one handle may be shared by threads.
 package main
 
 /*
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
-
-// The layout behind the opaque nmdb_t of nmdb.h.
-typedef struct nmdb_t {
-	uintptr_t handle;
-} nmdb_t;
 */
 import "C"
 
@@ -28,10 +38,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
+	"os"
 	"runtime/cgo"
+	"syscall"
 	"unsafe"
 
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/libnmdb"
+	"github.com/nmdb-go/nmdb/tipc"
 )
 
 // maxArg bounds the size of a key or value accepted from C before it is
@@ -46,16 +61,84 @@ const (
 	retServerErr = -2 // the server replied with an error (read-only, database error, ...)
 )
 
+// Kinds of server for nmdbgo_add, as the C layer passes them.
+const (
+	kindTIPC = 0
+	kindTCP  = 1
+	kindUDP  = 2
+	kindSCTP = 3
+)
+
+// Modes of the request functions, as the C layer passes them: the plain
+// function, its _sync variant and its cache_ variant.
+const (
+	modePlain = 0
+	modeSync  = 1
+	modeCache = 2
+)
+
 // main is required by -buildmode=c-shared and c-archive; it never runs.
 func main() {}
 
-// client returns the Go client behind db, or nil for a NULL handle.
-func client(db *C.nmdb_t) *libnmdb.Client {
-	if db == nil || db.handle == 0 {
+// client returns the Go client behind the handle h.
+func client(h C.uintptr_t) *libnmdb.Client {
+	if h == 0 {
 		return nil
 	}
-	c, _ := cgo.Handle(db.handle).Value().(*libnmdb.Client)
+	c, _ := cgo.Handle(h).Value().(*libnmdb.Client)
 	return c
+}
+
+// fail stores errno in *e (when e is not NULL) and returns ret.
+func fail[T C.int | C.ssize_t](e *C.int, errno syscall.Errno, ret T) T {
+	if e != nil {
+		*e = C.int(errno)
+	}
+	return ret
+}
+
+// errnoOf maps an error of the Go client to the errno value libnmdb(3)
+// documents for it.
+func errnoOf(err error) syscall.Errno {
+	var se *libnmdb.ServerError
+	var en syscall.Errno
+	var dns *net.DNSError
+	var to interface{ Timeout() bool }
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &se):
+		if errors.Is(err, libnmdb.ErrReadOnly) {
+			return syscall.EROFS
+		}
+		return syscall.EIO
+	case errors.Is(err, tipc.ErrUnsupported), errors.Is(err, sctp.ErrUnsupported):
+		return syscall.EAFNOSUPPORT
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return syscall.ETIMEDOUT
+	case errors.As(err, &dns):
+		if dns.IsTimeout {
+			return syscall.ETIMEDOUT
+		}
+		return syscall.ENXIO
+	case errors.As(err, &en) && en != 0:
+		return en
+	case errors.As(err, &to) && to.Timeout():
+		return syscall.ETIMEDOUT
+	case errors.Is(err, libnmdb.ErrTooBig):
+		return syscall.EMSGSIZE
+	case errors.Is(err, libnmdb.ErrNoServers):
+		return syscall.ENOTCONN
+	case errors.Is(err, libnmdb.ErrOneServer):
+		return syscall.EINVAL
+	case errors.Is(err, libnmdb.ErrClosed):
+		return syscall.EBADF
+	case errors.Is(err, libnmdb.ErrConnLost):
+		return syscall.ECONNRESET
+	case errors.Is(err, libnmdb.ErrUnexpectedReply):
+		return syscall.EPROTO
+	}
+	return syscall.EIO
 }
 
 // goBytes copies n bytes at p into a new Go slice. It reports false for a
@@ -94,202 +177,153 @@ func errRet(err error) C.int {
 	return retNetErr
 }
 
-// goString copies a C string, reporting false for NULL.
-func goString(s *C.char) (string, bool) {
-	if s == nil {
-		return "", false
-	}
-	return C.GoString(s), true
-}
-
 // validPort reports whether port is -1 (the default) or a usable IP port.
 func validPort(port C.int) bool {
 	return port == -1 || (port >= 0 && port <= 65535)
 }
 
-//export nmdb_init
-func nmdb_init() *C.nmdb_t {
-	db := (*C.nmdb_t)(C.malloc(C.size_t(unsafe.Sizeof(C.nmdb_t{}))))
-	if db == nil {
-		return nil
-	}
-	db.handle = C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{})))
-	return db
+//export nmdbgo_new
+func nmdbgo_new() C.uintptr_t {
+	return C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{})))
 }
 
-//export nmdb_free
-func nmdb_free(db *C.nmdb_t) C.int {
-	if db == nil {
-		return 1
+//export nmdbgo_free
+func nmdbgo_free(h C.uintptr_t) {
+	if h == 0 {
+		return
 	}
-	if db.handle != 0 {
-		h := cgo.Handle(db.handle)
-		if c, ok := h.Value().(*libnmdb.Client); ok {
-			_ = c.Close()
+	ch := cgo.Handle(h)
+	if c, ok := ch.Value().(*libnmdb.Client); ok {
+		_ = c.Close()
+	}
+	ch.Delete()
+}
+
+//export nmdbgo_add
+func nmdbgo_add(h C.uintptr_t, kind C.int, addr *C.char, port C.int, e *C.int) C.int {
+	c := client(h)
+	if c == nil {
+		return fail(e, syscall.EINVAL, C.int(0))
+	}
+	var err error
+	switch kind {
+	case kindTIPC:
+		// TIPC instances are not limited to 16 bits like IP ports.
+		if port < -1 {
+			return fail(e, syscall.EINVAL, C.int(0))
 		}
-		h.Delete()
-		db.handle = 0
+		err = c.AddTIPCServer(int(port))
+	case kindTCP, kindUDP, kindSCTP:
+		if addr == nil || !validPort(port) {
+			return fail(e, syscall.EINVAL, C.int(0))
+		}
+		host := C.GoString(addr)
+		switch kind {
+		case kindTCP:
+			err = c.AddTCPServer(host, int(port))
+		case kindUDP:
+			err = c.AddUDPServer(host, int(port))
+		default:
+			err = c.AddSCTPServer(host, int(port))
+		}
+	default:
+		return fail(e, syscall.EINVAL, C.int(0))
 	}
-	C.free(unsafe.Pointer(db))
-	return 1
-}
-
-// addResult turns the outcome of an Add*Server call into 1 or 0.
-func addResult(err error) C.int {
 	if err != nil {
-		return 0
+		errno := errnoOf(err)
+		if errno == syscall.EIO {
+			// Not a failure of the system or the server: an argument
+			// the client refused, such as a server the handle holds.
+			errno = syscall.EINVAL
+		}
+		return fail(e, errno, C.int(0))
 	}
 	return 1
 }
 
-//export nmdb_add_tipc_server
-func nmdb_add_tipc_server(db *C.nmdb_t, port C.int) C.int {
-	c := client(db)
-	// TIPC instances are not limited to 16 bits like IP ports.
-	if c == nil || port < -1 {
-		return 0
-	}
-	return addResult(c.AddTIPCServer(int(port)))
-}
-
-// addIP is the body of the TCP, UDP and SCTP add functions.
-func addIP(db *C.nmdb_t, addr *C.char, port C.int, add func(*libnmdb.Client, string, int) error) C.int {
-	c := client(db)
-	host, ok := goString(addr)
-	if c == nil || !ok || !validPort(port) {
-		return 0
-	}
-	return addResult(add(c, host, int(port)))
-}
-
-//export nmdb_add_tcp_server
-func nmdb_add_tcp_server(db *C.nmdb_t, addr *C.char, port C.int) C.int {
-	return addIP(db, addr, port, (*libnmdb.Client).AddTCPServer)
-}
-
-//export nmdb_add_udp_server
-func nmdb_add_udp_server(db *C.nmdb_t, addr *C.char, port C.int) C.int {
-	return addIP(db, addr, port, (*libnmdb.Client).AddUDPServer)
-}
-
-//export nmdb_add_sctp_server
-func nmdb_add_sctp_server(db *C.nmdb_t, addr *C.char, port C.int) C.int {
-	return addIP(db, addr, port, (*libnmdb.Client).AddSCTPServer)
-}
-
-// getFunc is the signature shared by Get and CacheGet.
-type getFunc func(*libnmdb.Client, context.Context, []byte) ([]byte, error)
-
-// get is the body of nmdb_get and nmdb_cache_get.
-func get(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, f getFunc) C.ssize_t {
-	c := client(db)
+//export nmdbgo_get
+func nmdbgo_get(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, e *C.int) C.ssize_t {
+	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok {
-		return -2
+		return fail(e, syscall.EINVAL, C.ssize_t(-2))
 	}
-	v, err := f(c, context.Background(), k)
+	f := c.Get
+	if mode == modeCache {
+		f = c.CacheGet
+	}
+	v, err := f(context.Background(), k)
 	switch {
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return -1
 	case err != nil:
-		return -2
+		return fail(e, errnoOf(err), C.ssize_t(-2))
 	case !copyOut(val, vsize, v):
-		return -2
+		return fail(e, syscall.ERANGE, C.ssize_t(-2))
 	}
 	return C.ssize_t(len(v))
 }
 
-//export nmdb_get
-func nmdb_get(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t) C.ssize_t {
-	return get(db, key, ksize, val, vsize, (*libnmdb.Client).Get)
-}
-
-//export nmdb_cache_get
-func nmdb_cache_get(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t) C.ssize_t {
-	return get(db, key, ksize, val, vsize, (*libnmdb.Client).CacheGet)
-}
-
-// setFunc is the signature shared by Set, SetSync and CacheSet.
-type setFunc func(*libnmdb.Client, context.Context, []byte, []byte) error
-
-// set is the body of the three set functions.
-func set(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, f setFunc) C.int {
-	c := client(db)
+//export nmdbgo_set
+func nmdbgo_set(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, e *C.int) C.int {
+	c := client(h)
 	k, okk := goBytes(key, ksize)
 	v, okv := goBytes(val, vsize)
 	if c == nil || !okk || !okv {
-		return retNetErr
+		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
-	if err := f(c, context.Background(), k, v); err != nil {
-		return errRet(err)
+	f := c.Set
+	switch mode {
+	case modeSync:
+		f = c.SetSync
+	case modeCache:
+		f = c.CacheSet
+	}
+	if err := f(context.Background(), k, v); err != nil {
+		return fail(e, errnoOf(err), errRet(err))
 	}
 	return 1
 }
 
-//export nmdb_set
-func nmdb_set(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t) C.int {
-	return set(db, key, ksize, val, vsize, (*libnmdb.Client).Set)
-}
-
-//export nmdb_set_sync
-func nmdb_set_sync(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t) C.int {
-	return set(db, key, ksize, val, vsize, (*libnmdb.Client).SetSync)
-}
-
-//export nmdb_cache_set
-func nmdb_cache_set(db *C.nmdb_t, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t) C.int {
-	return set(db, key, ksize, val, vsize, (*libnmdb.Client).CacheSet)
-}
-
-// delFunc is the signature shared by Del, DelSync and CacheDel.
-type delFunc func(*libnmdb.Client, context.Context, []byte) error
-
-// del is the body of the three del functions.
-func del(db *C.nmdb_t, key *C.uchar, ksize C.size_t, f delFunc) C.int {
-	c := client(db)
+//export nmdbgo_del
+func nmdbgo_del(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, e *C.int) C.int {
+	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok {
-		return retNetErr
+		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
-	err := f(c, context.Background(), k)
+	f := c.Del
+	switch mode {
+	case modeSync:
+		f = c.DelSync
+	case modeCache:
+		f = c.CacheDel
+	}
+	err := f(context.Background(), k)
 	switch {
 	case err == nil:
 		return 1
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return 0
 	}
-	return errRet(err)
+	return fail(e, errnoOf(err), errRet(err))
 }
 
-//export nmdb_del
-func nmdb_del(db *C.nmdb_t, key *C.uchar, ksize C.size_t) C.int {
-	return del(db, key, ksize, (*libnmdb.Client).Del)
-}
-
-//export nmdb_del_sync
-func nmdb_del_sync(db *C.nmdb_t, key *C.uchar, ksize C.size_t) C.int {
-	return del(db, key, ksize, (*libnmdb.Client).DelSync)
-}
-
-//export nmdb_cache_del
-func nmdb_cache_del(db *C.nmdb_t, key *C.uchar, ksize C.size_t) C.int {
-	return del(db, key, ksize, (*libnmdb.Client).CacheDel)
-}
-
-// casFunc is the signature shared by CAS and CacheCAS.
-type casFunc func(*libnmdb.Client, context.Context, []byte, []byte, []byte) error
-
-// cas is the body of nmdb_cas and nmdb_cache_cas.
-func cas(db *C.nmdb_t, key *C.uchar, ksize C.size_t, oldval *C.uchar, ovsize C.size_t,
-	newval *C.uchar, nvsize C.size_t, f casFunc) C.int {
-	c := client(db)
+//export nmdbgo_cas
+func nmdbgo_cas(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, oldval *C.uchar, ovsize C.size_t,
+	newval *C.uchar, nvsize C.size_t, e *C.int) C.int {
+	c := client(h)
 	k, okk := goBytes(key, ksize)
 	o, oko := goBytes(oldval, ovsize)
 	n, okn := goBytes(newval, nvsize)
 	if c == nil || !okk || !oko || !okn {
-		return retNetErr
+		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
-	err := f(c, context.Background(), k, o, n)
+	f := c.CAS
+	if mode == modeCache {
+		f = c.CacheCAS
+	}
+	err := f(context.Background(), k, o, n)
 	switch {
 	case err == nil:
 		return 2
@@ -298,32 +332,21 @@ func cas(db *C.nmdb_t, key *C.uchar, ksize C.size_t, oldval *C.uchar, ovsize C.s
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return 0
 	}
-	return errRet(err)
+	return fail(e, errnoOf(err), errRet(err))
 }
 
-//export nmdb_cas
-func nmdb_cas(db *C.nmdb_t, key *C.uchar, ksize C.size_t, oldval *C.uchar, ovsize C.size_t,
-	newval *C.uchar, nvsize C.size_t) C.int {
-	return cas(db, key, ksize, oldval, ovsize, newval, nvsize, (*libnmdb.Client).CAS)
-}
-
-//export nmdb_cache_cas
-func nmdb_cache_cas(db *C.nmdb_t, key *C.uchar, ksize C.size_t, oldval *C.uchar, ovsize C.size_t,
-	newval *C.uchar, nvsize C.size_t) C.int {
-	return cas(db, key, ksize, oldval, ovsize, newval, nvsize, (*libnmdb.Client).CacheCAS)
-}
-
-// incrFunc is the signature shared by Incr and CacheIncr.
-type incrFunc func(*libnmdb.Client, context.Context, []byte, int64) (int64, error)
-
-// incr is the body of nmdb_incr and nmdb_cache_incr.
-func incr(db *C.nmdb_t, key *C.uchar, ksize C.size_t, delta C.int64_t, newval *C.int64_t, f incrFunc) C.int {
-	c := client(db)
+//export nmdbgo_incr
+func nmdbgo_incr(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, delta C.int64_t, newval *C.int64_t, e *C.int) C.int {
+	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok {
-		return retNetErr
+		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
-	n, err := f(c, context.Background(), k, int64(delta))
+	f := c.Incr
+	if mode == modeCache {
+		f = c.CacheIncr
+	}
+	n, err := f(context.Background(), k, int64(delta))
 	switch {
 	case err == nil:
 		if newval != nil {
@@ -335,59 +358,49 @@ func incr(db *C.nmdb_t, key *C.uchar, ksize C.size_t, delta C.int64_t, newval *C
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return 0
 	}
-	return errRet(err)
-}
-
-//export nmdb_incr
-func nmdb_incr(db *C.nmdb_t, key *C.uchar, ksize C.size_t, increment C.int64_t, newval *C.int64_t) C.int {
-	return incr(db, key, ksize, increment, newval, (*libnmdb.Client).Incr)
-}
-
-//export nmdb_cache_incr
-func nmdb_cache_incr(db *C.nmdb_t, key *C.uchar, ksize C.size_t, increment C.int64_t, newval *C.int64_t) C.int {
-	return incr(db, key, ksize, increment, newval, (*libnmdb.Client).CacheIncr)
+	return fail(e, errnoOf(err), errRet(err))
 }
 
 // walkResult maps the outcome of FirstKey or NextKey to a return value,
 // copying the key out on success.
-func walkResult(k []byte, err error, dst *C.uchar, n C.size_t) C.ssize_t {
+func walkResult(k []byte, err error, dst *C.uchar, n C.size_t, e *C.int) C.ssize_t {
 	switch {
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return -1
 	case err != nil:
-		return -2
+		return fail(e, errnoOf(err), C.ssize_t(-2))
 	case !copyOut(dst, n, k):
-		return -2
+		return fail(e, syscall.ERANGE, C.ssize_t(-2))
 	}
 	return C.ssize_t(len(k))
 }
 
-//export nmdb_firstkey
-func nmdb_firstkey(db *C.nmdb_t, key *C.uchar, ksize C.size_t) C.ssize_t {
-	c := client(db)
+//export nmdbgo_firstkey
+func nmdbgo_firstkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, e *C.int) C.ssize_t {
+	c := client(h)
 	if c == nil || c.NumServers() != 1 {
-		return -2
+		return fail(e, syscall.EINVAL, C.ssize_t(-2))
 	}
 	k, err := c.FirstKey(context.Background())
-	return walkResult(k, err, key, ksize)
+	return walkResult(k, err, key, ksize, e)
 }
 
-//export nmdb_nextkey
-func nmdb_nextkey(db *C.nmdb_t, key *C.uchar, ksize C.size_t, newkey *C.uchar, nksize C.size_t) C.ssize_t {
-	c := client(db)
+//export nmdbgo_nextkey
+func nmdbgo_nextkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, newkey *C.uchar, nksize C.size_t, e *C.int) C.ssize_t {
+	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok || c.NumServers() != 1 {
-		return -2
+		return fail(e, syscall.EINVAL, C.ssize_t(-2))
 	}
 	nk, err := c.NextKey(context.Background(), k)
-	return walkResult(nk, err, newkey, nksize)
+	return walkResult(nk, err, newkey, nksize, e)
 }
 
-//export nmdb_stats
-func nmdb_stats(db *C.nmdb_t, buf *C.uchar, bsize C.size_t, nservers *C.uint, nstats *C.uint) C.int {
-	c := client(db)
+//export nmdbgo_stats
+func nmdbgo_stats(h C.uintptr_t, buf *C.uchar, bsize C.size_t, nservers *C.uint, nstats *C.uint, e *C.int) C.int {
+	c := client(h)
 	if c == nil {
-		return -2
+		return fail(e, syscall.EINVAL, C.int(-2))
 	}
 	all, err := c.Stats(context.Background())
 	var out []byte
@@ -402,6 +415,14 @@ func nmdb_stats(db *C.nmdb_t, buf *C.uchar, bsize C.size_t, nservers *C.uint, ns
 		if nstats != nil {
 			*nstats = C.uint(nst)
 		}
+	}
+	switch ret {
+	case -1, -2:
+		return fail(e, errnoOf(err), C.int(ret))
+	case -3:
+		return fail(e, syscall.ERANGE, C.int(ret))
+	case -4:
+		return fail(e, syscall.EPROTO, C.int(ret))
 	}
 	return C.int(ret)
 }

@@ -8,6 +8,22 @@
  *
  * A handle (nmdb_t *) may be shared by several threads: every function
  * below is safe to call concurrently on one handle. See libnmdb(3).
+ *
+ * Errors: a function that fails also sets errno (EINVAL bad argument or
+ * handle, ENXIO unknown host, ECONNREFUSED and the like from the network,
+ * ETIMEDOUT no reply in time, EMSGSIZE key or value too big, ERANGE the
+ * buffer is too small, ENOTCONN no server, EROFS the server is read-only,
+ * EIO another server error, ...); see ERRORS in libnmdb(3).
+ *
+ * fork(): the library starts its runtime on the first nmdb_init() of a
+ * process, so a program that forks before that works in the child as if
+ * it had never forked. In a child of a process that used the library:
+ *   - every call on a handle of the parent fails at once (the error return
+ *     value, 0 for the add functions) with errno ESTALE; nmdb_free() on it
+ *     releases its memory and returns 1;
+ *   - nmdb_init() makes a new handle that works (shared library), or
+ *     returns NULL at once with errno ENOTSUP (static library, libnmdb.a).
+ * No call ever hangs because of a fork. See FORK in libnmdb(3).
  */
 
 #ifndef NMDB_H
@@ -25,9 +41,10 @@ extern "C" {
  * nmdb_free(). */
 typedef struct nmdb_t nmdb_t;
 
-/* Handle life cycle and servers. The add functions return 1 on success
- * and 0 on failure; a port of -1 selects the default (TIPC instance 10,
- * IP port 26010). */
+/* Handle life cycle and servers. nmdb_init() returns NULL on failure
+ * (errno ENOMEM; ENOTSUP or ELIBACC when the library cannot start, see
+ * above). The add functions return 1 on success and 0 on failure; a port
+ * of -1 selects the default (TIPC instance 10, IP port 26010). */
 nmdb_t *nmdb_init(void);
 int nmdb_add_tipc_server(nmdb_t *db, int port);
 int nmdb_add_tcp_server(nmdb_t *db, const char *addr, int port);

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
+	"github.com/nmdb-go/nmdb/tipc"
 )
 
 // The C tests (tests/run.sh) reach every outcome a healthy cluster can
@@ -65,6 +71,35 @@ func TestErrRet(t *testing.T) {
 	} {
 		if got := int(errRet(tc.err)); got != tc.want {
 			t.Errorf("errRet(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestErrnoOf(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want syscall.Errno
+	}{
+		{nil, 0},
+		{fmt.Errorf("set: %w", &libnmdb.ServerError{Code: wire.ErrCodeReadOnly}), syscall.EROFS},
+		{fmt.Errorf("set: %w", &libnmdb.ServerError{Code: wire.ErrCodeDB}), syscall.EIO},
+		{fmt.Errorf("add: %w", tipc.ErrUnsupported), syscall.EAFNOSUPPORT},
+		{fmt.Errorf("add: %w", sctp.ErrUnsupported), syscall.EAFNOSUPPORT},
+		{fmt.Errorf("get: %w", context.DeadlineExceeded), syscall.ETIMEDOUT},
+		{fmt.Errorf("get: %w", os.ErrDeadlineExceeded), syscall.ETIMEDOUT},
+		{&net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}, syscall.ENXIO},
+		{&net.DNSError{Err: "timeout", Name: "x", IsTimeout: true}, syscall.ETIMEDOUT},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, syscall.ECONNREFUSED},
+		{fmt.Errorf("set: %w", libnmdb.ErrTooBig), syscall.EMSGSIZE},
+		{libnmdb.ErrNoServers, syscall.ENOTCONN},
+		{libnmdb.ErrOneServer, syscall.EINVAL},
+		{libnmdb.ErrClosed, syscall.EBADF},
+		{libnmdb.ErrConnLost, syscall.ECONNRESET},
+		{libnmdb.ErrUnexpectedReply, syscall.EPROTO},
+		{errors.New("something else"), syscall.EIO},
+	} {
+		if got := errnoOf(tc.err); got != tc.want {
+			t.Errorf("errnoOf(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

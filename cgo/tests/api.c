@@ -11,6 +11,7 @@
  */
 #include <nmdb.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,38 +70,49 @@ static void test_add_servers(int port1, int deadport)
 	CHECK(db != NULL, "nmdb_init returns a handle");
 	EXPECT(nmdb_add_tcp_server(db, "localhost", port1), 1);
 	/* The same server twice (localhost is 127.0.0.1 here). */
-	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", port1), 0);
-	EXPECT(nmdb_add_tcp_server(db, NULL, port1), 0);
-	EXPECT(nmdb_add_tcp_server(db, "no-such-host.invalid", port1), 0);
-	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", 70000), 0);
-	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", -5), 0);
+	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", port1), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_add_tcp_server(db, NULL, port1), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_add_tcp_server(db, "no-such-host.invalid", port1), 0, ENXIO);
+	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", 70000), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", -5), 0, EINVAL);
 	/* Nothing listens there over TCP: the connection is refused. */
-	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", deadport), 0);
-	EXPECT(nmdb_add_udp_server(db, NULL, port1), 0);
-	EXPECT(nmdb_add_udp_server(db, "no-such-host.invalid", port1), 0);
-	EXPECT(nmdb_add_sctp_server(db, NULL, -1), 0);
-	EXPECT(nmdb_add_sctp_server(db, "127.0.0.1", 70000), 0);
-	EXPECT(nmdb_add_tipc_server(db, -5), 0);
-	/* TIPC and SCTP depend on the kernel: 1 with them, 0 without. */
+	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", deadport), 0, ECONNREFUSED);
+	EXPECT_ERRNO(nmdb_add_udp_server(db, NULL, port1), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_add_udp_server(db, "no-such-host.invalid", port1), 0, ENXIO);
+	EXPECT_ERRNO(nmdb_add_sctp_server(db, NULL, -1), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_add_sctp_server(db, "127.0.0.1", 70000), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_add_tipc_server(db, -5), 0, EINVAL);
+	/* TIPC and SCTP depend on the kernel: 1 with them, 0 and
+	 * EAFNOSUPPORT without. */
+	errno = 0;
 	r = nmdb_add_tipc_server(db, -1);
-	CHECK(r == 0 || r == 1, "nmdb_add_tipc_server(-1) is 0 or 1 (got %d)", r);
+	CHECK(r == 1 || (r == 0 && errno == EAFNOSUPPORT),
+			"nmdb_add_tipc_server(-1) is 1, or 0 with EAFNOSUPPORT "
+			"(got %d, errno %d)", r, errno);
+	errno = 0;
 	r = nmdb_add_sctp_server(db, "127.0.0.1", -1);
-	CHECK(r == 0 || r == 1, "nmdb_add_sctp_server(-1) is 0 or 1 (got %d)", r);
+	CHECK(r == 1 || (r == 0 && errno == EAFNOSUPPORT),
+			"nmdb_add_sctp_server(-1) is 1, or 0 with EAFNOSUPPORT "
+			"(got %d, errno %d)", r, errno);
 	EXPECT(nmdb_free(db), 1);
 
 	/* A handle without servers. */
 	db = nmdb_init();
-	EXPECT(nmdb_get(db, U("k"), 1, buf, sizeof(buf)), -2);
-	EXPECT(nmdb_set(db, U("k"), 1, U("v"), 1) < 0, 1);
-	EXPECT(nmdb_firstkey(db, buf, sizeof(buf)), -2);
+	EXPECT_ERRNO(nmdb_get(db, U("k"), 1, buf, sizeof(buf)), -2, ENOTCONN);
+	EXPECT_ERRNO(nmdb_set(db, U("k"), 1, U("v"), 1), -1, ENOTCONN);
+	EXPECT_ERRNO(nmdb_firstkey(db, buf, sizeof(buf)), -2, EINVAL);
 	EXPECT(nmdb_free(db), 1);
 
 	/* A NULL handle is an error, not a crash. */
-	EXPECT(nmdb_add_tcp_server(NULL, "127.0.0.1", port1), 0);
-	EXPECT(nmdb_get(NULL, U("k"), 1, buf, sizeof(buf)), -2);
-	EXPECT(nmdb_set(NULL, U("k"), 1, U("v"), 1) < 0, 1);
-	EXPECT(nmdb_firstkey(NULL, buf, sizeof(buf)), -2);
-	EXPECT(nmdb_stats(NULL, buf, sizeof(buf), NULL, NULL), -2);
+	EXPECT_ERRNO(nmdb_add_tcp_server(NULL, "127.0.0.1", port1), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_get(NULL, U("k"), 1, buf, sizeof(buf)), -2, EINVAL);
+	EXPECT_ERRNO(nmdb_set(NULL, U("k"), 1, U("v"), 1), -1, EINVAL);
+	EXPECT_ERRNO(nmdb_del(NULL, U("k"), 1), -1, EINVAL);
+	EXPECT_ERRNO(nmdb_cas(NULL, U("k"), 1, U("a"), 1, U("b"), 1), -1, EINVAL);
+	EXPECT_ERRNO(nmdb_incr(NULL, U("k"), 1, 1, NULL), -1, EINVAL);
+	EXPECT_ERRNO(nmdb_firstkey(NULL, buf, sizeof(buf)), -2, EINVAL);
+	EXPECT_ERRNO(nmdb_nextkey(NULL, U("k"), 1, buf, sizeof(buf)), -2, EINVAL);
+	EXPECT_ERRNO(nmdb_stats(NULL, buf, sizeof(buf), NULL, NULL), -2, EINVAL);
 	EXPECT(nmdb_free(NULL), 1);
 }
 
@@ -127,12 +139,14 @@ static void test_get_set_del(nmdb_t *db)
 	EXPECT(nmdb_set(db, U("big"), 3, big, sizeof(big)), 1);
 	EXPECT(nmdb_get(db, U("big"), 3, buf, sizeof(buf)), sizeof(big));
 	CHECK(memcmp(buf, big, sizeof(big)) == 0, "60000-byte value round trip");
-	EXPECT(nmdb_get(db, U("big"), 3, small, sizeof(small)), -2);
-	EXPECT(nmdb_cache_get(db, U("big"), 3, small, sizeof(small)), -2);
+	EXPECT_ERRNO(nmdb_get(db, U("big"), 3, small, sizeof(small)), -2, ERANGE);
+	EXPECT_ERRNO(nmdb_cache_get(db, U("big"), 3, small, sizeof(small)), -2, ERANGE);
 	EXPECT(nmdb_get(db, U("big"), 3, buf, sizeof(big)), sizeof(big));
 
 	/* Too big for the protocol: an error, not a crash. */
-	EXPECT(nmdb_set(db, U("huge"), 4, buf, 66000) < 0, 1);
+	EXPECT_ERRNO(nmdb_set(db, U("huge"), 4, buf, 66000), -1, EMSGSIZE);
+	EXPECT_ERRNO(nmdb_get(db, buf, 66000, buf, sizeof(buf)), -2, EMSGSIZE);
+	EXPECT_ERRNO(nmdb_set(db, NULL, 4, U("v"), 1), -1, EINVAL);
 
 	/* Empty value. */
 	EXPECT(nmdb_set(db, U("empty"), 5, U(""), 0), 1);
@@ -243,14 +257,14 @@ static void test_walk(int port, nmdb_t *two)
 		EXPECT(nmdb_set_sync(db, U(keys[i]), strlen(keys[i]),
 				U("v"), 1), 1);
 	EXPECT(walk(db, keys, 3), 3);
-	EXPECT(nmdb_firstkey(db, key, 2), -2);
+	EXPECT_ERRNO(nmdb_firstkey(db, key, 2), -2, ERANGE);
 	r = nmdb_firstkey(db, key, sizeof(key));
 	CHECK(r > 0, "firstkey finds a key (%zd)", r);
 	/* The first key has a successor, longer than 2 bytes. */
-	EXPECT(nmdb_nextkey(db, key, r, next, 2), -2);
-	EXPECT(nmdb_firstkey(two, key, sizeof(key)), -2);
-	EXPECT(nmdb_nextkey(two, U(keys[0]), strlen(keys[0]), key,
-				sizeof(key)), -2);
+	EXPECT_ERRNO(nmdb_nextkey(db, key, r, next, 2), -2, ERANGE);
+	EXPECT_ERRNO(nmdb_firstkey(two, key, sizeof(key)), -2, EINVAL);
+	EXPECT_ERRNO(nmdb_nextkey(two, U(keys[0]), strlen(keys[0]), key,
+				sizeof(key)), -2, EINVAL);
 	for (i = 0; i < 3; i++)
 		EXPECT(nmdb_del_sync(db, U(keys[i]), strlen(keys[i])), 1);
 	EXPECT(nmdb_firstkey(db, key, sizeof(key)), -1);
@@ -270,7 +284,7 @@ static void test_stats(nmdb_t *db, nmdb_t *two, int deadport)
 			(unsigned long long) be64(buf));
 	CHECK(be64(buf + 8) > 0, "cache set counter > 0 (%llu)",
 			(unsigned long long) be64(buf + 8));
-	EXPECT(nmdb_stats(db, buf, 8, &ns, &nst), -3);
+	EXPECT_ERRNO(nmdb_stats(db, buf, 8, &ns, &nst), -3, ERANGE);
 	EXPECT(nmdb_stats(two, buf, sizeof(buf), &ns, &nst), 1);
 	EXPECT(ns, 2);
 	EXPECT(nmdb_stats(two, buf, 8 * nst, &ns, &nst), -3);
@@ -278,7 +292,7 @@ static void test_stats(nmdb_t *db, nmdb_t *two, int deadport)
 	/* A UDP server that does not answer: a network error. */
 	dead = nmdb_init();
 	EXPECT(nmdb_add_udp_server(dead, "127.0.0.1", deadport), 1);
-	EXPECT(nmdb_stats(dead, buf, sizeof(buf), &ns, &nst), -2);
+	EXPECT_ERRNO(nmdb_stats(dead, buf, sizeof(buf), &ns, &nst), -2, ETIMEDOUT);
 	EXPECT(nmdb_free(dead), 1);
 }
 
@@ -288,16 +302,17 @@ static void test_read_only(int roport)
 	int64_t n;
 
 	EXPECT(nmdb_get(db, U("k"), 1, buf, sizeof(buf)), -1);
-	EXPECT(nmdb_set(db, U("k"), 1, U("v"), 1) < 0, 1);
-	EXPECT(nmdb_set_sync(db, U("k"), 1, U("v"), 1) < 0, 1);
-	EXPECT(nmdb_cache_set(db, U("k"), 1, U("v"), 1) < 0, 1);
-	EXPECT(nmdb_del(db, U("k"), 1) < 0, 1);
-	EXPECT(nmdb_del_sync(db, U("k"), 1) < 0, 1);
-	EXPECT(nmdb_cache_del(db, U("k"), 1) < 0, 1);
-	EXPECT(nmdb_cas(db, U("k"), 1, U("a"), 1, U("b"), 1) < 0, 1);
-	EXPECT(nmdb_cache_cas(db, U("k"), 1, U("a"), 1, U("b"), 1) < 0, 1);
-	EXPECT(nmdb_incr(db, U("k"), 1, 1, &n) < 0, 1);
-	EXPECT(nmdb_cache_incr(db, U("k"), 1, 1, &n) < 0, 1);
+	/* The server refuses writes: -2 (a server error) and EROFS. */
+	EXPECT_ERRNO(nmdb_set(db, U("k"), 1, U("v"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_set_sync(db, U("k"), 1, U("v"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_cache_set(db, U("k"), 1, U("v"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_del(db, U("k"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_del_sync(db, U("k"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_cache_del(db, U("k"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_cas(db, U("k"), 1, U("a"), 1, U("b"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_cache_cas(db, U("k"), 1, U("a"), 1, U("b"), 1), -2, EROFS);
+	EXPECT_ERRNO(nmdb_incr(db, U("k"), 1, 1, &n), -2, EROFS);
+	EXPECT_ERRNO(nmdb_cache_incr(db, U("k"), 1, 1, &n), -2, EROFS);
 	EXPECT(nmdb_free(db), 1);
 }
 

@@ -6,8 +6,10 @@
 #ifndef CHECK_H
 #define CHECK_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int checks_passed;
 
@@ -31,6 +33,20 @@ static int checks_passed;
 	long long got_ = (long long) (expr); \
 	CHECK(got_ == (long long) (want), "%s == %lld (got %lld)", \
 			#expr, (long long) (want), got_); \
+} while (0)
+
+/* EXPECT_ERRNO checks that an integer expression, evaluated with errno
+ * cleared, has the wanted value and sets errno to err. */
+#define EXPECT_ERRNO(expr, want, err) do { \
+	long long got_; \
+	int errno_; \
+	errno = 0; \
+	got_ = (long long) (expr); \
+	errno_ = errno; \
+	CHECK(got_ == (long long) (want) && errno_ == (err), \
+			"%s == %lld with errno %s (got %lld, errno %d: %s)", \
+			#expr, (long long) (want), #err, got_, errno_, \
+			strerror(errno_)); \
 } while (0)
 
 /* The same as CHECK, but silent on success: for checks in loops. */

@@ -9,7 +9,10 @@
 # Prints "ok ..." per check and "N passed, N failed" at the end; exits
 # non-zero if anything failed.
 #
-# Environment: MAKE (make), CC (cc), LEAK_ROUNDS (2000).
+# Every C program runs under a time limit (CTEST_TIMEOUT seconds): one that
+# hangs fails the test.
+#
+# Environment: MAKE (make), CC (cc), LEAK_ROUNDS (2000), CTEST_TIMEOUT (300).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +21,7 @@ MAKE=${MAKE:-make}
 CC=${CC:-cc}
 # Warnings only: no -I, -L or other knowledge of the tree.
 WARN="-Wall -Wextra -Werror"
+CTEST_TIMEOUT=${CTEST_TIMEOUT:-300}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nmdb-ctest.XXXXXX")
 prefix=$tmp/prefix
@@ -53,17 +57,20 @@ check() {
 	if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-# run NAME COMMAND...: runs a C test program; its "ok" lines count as
-# passed checks, a non-zero exit as one failure.
+# run NAME COMMAND...: runs a C test program under the time limit; its
+# "ok" lines count as passed checks, a non-zero exit (124: it hung) as one
+# failure.
 run() {
 	local name=$1 out rc n
 	shift
-	out=$("$@" 2>&1)
+	out=$(timeout -k 10 "$CTEST_TIMEOUT" "$@" 2>&1)
 	rc=$?
 	printf '%s\n' "$out" | sed "s/^/[$name] /"
 	n=$(printf '%s\n' "$out" | grep -c '^ok ')
 	passed=$((passed + n))
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "$name did not finish within $CTEST_TIMEOUT s"
+	elif [ "$rc" -ne 0 ]; then
 		fail "$name exited with status $rc"
 	fi
 }
@@ -119,6 +126,7 @@ fi
 pass "make install PREFIX=<tmp>"
 
 for f in bin/nmdb bin/nmdb-stats bin/nmdb-cli lib/libnmdb.so.1 lib/libnmdb.a \
+		lib/nmdb/libnmdb-core.so.1 \
 		include/nmdb.h lib/pkgconfig/nmdb.pc share/man/man1/nmdb.1 \
 		share/man/man1/nmdb-stats.1 share/man/man1/nmdb-cli.1 \
 		share/man/man3/libnmdb.3; do
@@ -132,16 +140,22 @@ check "nmdb.pc has the prefix substituted" \
 	grep -q "^prefix=$prefix\$" "$prefix/lib/pkgconfig/nmdb.pc"
 
 # ABI: the hand-written header declares exactly the functions the library
-# exports, with the same types (const aside, which C's ABI ignores).
-protos "$prefix/include/nmdb.h" >"$tmp/header.protos"
-protos "$top/bin/lib/cgo-export.h" >"$tmp/export.protos"
+# exports (the C layer is compiled against nmdb.h, so the compiler checks
+# that the definitions match the prototypes).
+protos "$prefix/include/nmdb.h" | sed 's/(.*//; s/.*\(nmdb_[a-z_]*\)$/\1/' | sort >"$tmp/header.names"
+nm -D --defined-only "$prefix/lib/libnmdb.so.1" | awk '{print $3}' | grep '^nmdb_' | sort >"$tmp/shared.names"
+nm --defined-only "$prefix/lib/libnmdb.a" 2>/dev/null | awk '$2 == "T" {print $3}' | grep '^nmdb_' | sort >"$tmp/static.names"
 check "nmdb.h declares 21 functions" \
-	test "$(wc -l <"$tmp/header.protos")" -eq 21
-if diff -u "$tmp/export.protos" "$tmp/header.protos"; then
-	pass "nmdb.h prototypes match the exported functions"
-else
-	fail "nmdb.h prototypes match the exported functions"
-fi
+	test "$(wc -l <"$tmp/header.names")" -eq 21
+for kind in shared static; do
+	if diff -u "$tmp/header.names" "$tmp/$kind.names"; then
+		pass "the $kind library exports exactly the functions of nmdb.h"
+	else
+		fail "the $kind library exports exactly the functions of nmdb.h"
+	fi
+done
+check "libnmdb.so.1 exports nothing but the functions of nmdb.h" \
+	sh -c "! nm -D --defined-only '$prefix/lib/libnmdb.so.1' | awk '\$2 != \"A\" {print \$3}' | grep -qv '^nmdb_'"
 
 export C_INCLUDE_PATH=$prefix/include
 export CPLUS_INCLUDE_PATH=$prefix/include
@@ -152,13 +166,29 @@ mkdir -p "$tmp/src"
 cp "$here"/*.c "$here"/check.h "$tmp/src/"
 cd "$tmp/src" || exit 1
 
-for p in api threads leak; do
+for p in api threads leak fork; do
 	check "cc $p.c -lnmdb" $CC $WARN "$p.c" -o "$p" -lnmdb
 done
-check "cc api.c -l:libnmdb.a -lpthread (static library)" \
-	$CC $WARN api.c -o api-static -l:libnmdb.a -lpthread
-check "api-static does not load libnmdb.so" \
-	sh -c "! readelf -d api-static | grep -q libnmdb"
+for p in api fork; do
+	check "cc $p.c -l:libnmdb.a -lpthread (static library)" \
+		$CC $WARN $p.c -o $p-static -l:libnmdb.a -lpthread
+	check "$p-static does not load libnmdb.so" \
+		sh -c "! readelf -d $p-static | grep -q libnmdb"
+done
+check "pkg-config --static --libs nmdb links the static library" \
+	sh -c "unset C_INCLUDE_PATH CPLUS_INCLUDE_PATH LIBRARY_PATH
+		export PKG_CONFIG_PATH='$prefix/lib/pkgconfig'
+		$CC $WARN api.c -o api-static-pc \$(pkg-config --cflags nmdb) \
+			-L'$prefix/lib' -l:libnmdb.a \$(pkg-config --static --libs-only-l nmdb | sed 's/-lnmdb//')"
+# The library does not start the Go runtime until the first nmdb_init():
+# a program that never calls it has no thread but its own.
+printf '#include <nmdb.h>\n#include <stdio.h>\n#include <string.h>\nint main(int c, char **v) {\n\t(void) v;\n\tchar b[64]; FILE *f = fopen("/proc/self/status", "r");\n\tif (c > 1) nmdb_free(nmdb_init());\n\twhile (fgets(b, sizeof(b), f)) if (!strncmp(b, "Threads:", 8)) fputs(b, stdout);\n\treturn 0;\n}\n' >lazy.c
+check "cc lazy.c -lnmdb" $CC $WARN lazy.c -o lazy -lnmdb
+check "cc lazy.c -l:libnmdb.a -lpthread" $CC $WARN lazy.c -o lazy-static -l:libnmdb.a -lpthread
+for p in lazy lazy-static; do
+	check "$p: no runtime threads before nmdb_init" sh -c "[ \"\$(./$p)\" = 'Threads:	1' ]"
+	check "$p: runtime threads after nmdb_init" sh -c "./$p init | grep -qv 'Threads:	1\$'"
+done
 # pkg-config alone, without the compiler's search paths (pkg-config leaves
 # out flags for directories those already name).
 check "pkg-config --cflags --libs nmdb builds a program" \
@@ -191,6 +221,8 @@ echo "# daemons on ports $port1 (TCP and UDP), $port2, $roport (read-only); $dea
 run api ./api "$port1" "$port2" "$roport" "$deadport"
 run api-static ./api-static "$port1" "$port2" "$roport" "$deadport"
 run threads ./threads "$port1"
+run fork ./fork "$port1" works
+run fork-static ./fork-static "$port1" fails
 run leak ./leak "$port1" "${LEAK_ROUNDS:-2000}"
 check "nmdb-stats of the installed tree" sh -c \
 	"'$prefix/bin/nmdb-stats' tcp 127.0.0.1 $port1 >stats.out &&
@@ -210,4 +242,28 @@ for p in "${pids[@]}"; do
 	fi
 done
 pids=()
+
+# make uninstall removes what make install put into a DESTDIR, and nothing
+# else.
+dest=$tmp/dest
+mkdir -p "$dest/opt/nmdb-test/lib" "$dest/opt/nmdb-test/share/man/man1"
+echo keep >"$dest/opt/nmdb-test/lib/other.so"
+echo keep >"$dest/opt/nmdb-test/share/man/man1/other.1"
+if "$MAKE" -s -C "$top" install DESTDIR="$dest" PREFIX=/opt/nmdb-test LDCONFIG=: \
+		>"$tmp/install2.log" 2>&1; then
+	check "make install DESTDIR=<tmp> PREFIX=/opt/nmdb-test installs the library" \
+		test -s "$dest/opt/nmdb-test/lib/nmdb/libnmdb-core.so.1"
+	check "nmdb.pc of a DESTDIR install names the final PREFIX" \
+		grep -qx "prefix=/opt/nmdb-test" "$dest/opt/nmdb-test/lib/pkgconfig/nmdb.pc"
+	check "make uninstall DESTDIR=<tmp> PREFIX=/opt/nmdb-test" \
+		"$MAKE" -s -C "$top" uninstall DESTDIR="$dest" PREFIX=/opt/nmdb-test LDCONFIG=:
+	left=$(cd "$dest" && find . \( -type f -o -type l \) | sort | tr '\n' ' ')
+	check "make uninstall leaves only the files it did not install (left: $left)" \
+		test "$left" = "./opt/nmdb-test/lib/other.so ./opt/nmdb-test/share/man/man1/other.1 "
+	check "make uninstall removes the library's private directory" \
+		test ! -e "$dest/opt/nmdb-test/lib/nmdb"
+else
+	cat "$tmp/install2.log"
+	fail "make install DESTDIR=<tmp> PREFIX=/opt/nmdb-test"
+fi
 finish
