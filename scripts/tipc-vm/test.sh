@@ -50,7 +50,9 @@ if [ -f cgo/nmdb.h ] && grep -q '^lib:' Makefile; then
 		cfail="C program does not build: $(head -n 3 "$build/cc.log" | tr '\n' ' ')"
 	else
 		so=$(find "$libdir" -maxdepth 1 -name "libnmdb.so.*" -type f | head -n 1)
-		files+=("$build/tipc_client" "$so")
+		# The library loads its private core from nmdb/ beside it; the
+		# guest script puts the copy from /t there.
+		files+=("$build/tipc_client" "$so" "$libdir/nmdb/libnmdb-core.so.1")
 	fi
 else
 	echo "C library not found (no cgo/nmdb.h or no 'lib' make target)" >"$build/cskip.txt"

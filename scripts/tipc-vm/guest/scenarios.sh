@@ -5,6 +5,11 @@
 . "$VM_LIB/pkgtests.sh"
 cluster_up 3 || exit 1
 rc=0
+# The C library's private core goes in nmdb/ beside libnmdb.so.1.
+if [ -f /t/libnmdb-core.so.1 ]; then
+	mkdir -p /lib/x86_64-linux-gnu/nmdb
+	cp /t/libnmdb-core.so.1 /lib/x86_64-linux-gnu/nmdb/
+fi
 if [ ! -f /t/noscenarios.txt ]; then
 	set -- -nmdb /t/nmdb -net "$CLUSTER_NET"
 	[ -x /t/tipc_client ] && set -- "$@" -ctest /t/tipc_client
