@@ -5,7 +5,7 @@
 // copying every key of one server, classic nmdb included, to a set of
 // servers. See nmdb-cli(1).
 //
-//	nmdb-cli [-s SERVER]... [-timeout D] [-x] COMMAND [ARGS]
+//	nmdb-cli [-s SERVER]... [-sharding RULE] [-timeout D] [-x] COMMAND [ARGS]
 package main
 
 import (
@@ -44,11 +44,12 @@ const defaultServer = "tcp:localhost:26010"
 // defaultJobs is how many requests restore and copy keep in flight.
 const defaultJobs = 8
 
-const usageText = `usage: nmdb-cli [-s SERVER]... [-timeout DURATION] [-x] COMMAND [ARGS]
+const usageText = `usage: nmdb-cli [-s SERVER]... [-sharding RULE] [-timeout DURATION] [-x] COMMAND [ARGS]
        nmdb-cli -V
 
 SERVER is tcp:HOST[:PORT], udp:HOST[:PORT], sctp:HOST[:PORT] or tipc[:PORT]
 (repeatable; default ` + defaultServer + `).
+RULE is classic or rendezvous (default $NMDB_SHARDING, else classic).
 
 commands:
   get   [-cache] KEY                  print the value
@@ -62,6 +63,7 @@ commands:
   restore [-cache|-sync] [-j N] FILE  store every pair of FILE into the servers
   copy  [-cache|-sync] [-j N] -from SERVER
                                       copy every pair of SERVER into the servers
+  reshard [-dry-run]                  move every pair to the server RULE picks
 FILE "-" is standard input or output.
 `
 
@@ -75,6 +77,7 @@ type app struct {
 	servers        serverList
 	timeout        time.Duration
 	hex            bool
+	sharding       libnmdb.Sharding
 }
 
 func main() {
@@ -92,6 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Var(&a.servers, "s", "server (repeatable)")
 	fs.DurationVar(&a.timeout, "timeout", libnmdb.DefaultTimeout, "timeout of each request")
 	fs.BoolVar(&a.hex, "x", false, "keys and values are hexadecimal")
+	rule := fs.String("sharding", os.Getenv("NMDB_SHARDING"), "sharding rule: classic or rendezvous")
 	showVersion := fs.Bool("V", false, "print the version")
 	fs.BoolVar(showVersion, "version", false, "print the version")
 	err := fs.Parse(args)
@@ -108,6 +112,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return a.fail(fmt.Errorf("%w: missing command", errUsage))
 	case a.timeout <= 0:
 		return a.fail(fmt.Errorf("%w: -timeout must be positive", errUsage))
+	}
+	if a.sharding, err = libnmdb.ParseSharding(*rule); err != nil {
+		return a.fail(fmt.Errorf("%w: -sharding: %w", errUsage, err))
 	}
 	if len(a.servers) == 0 {
 		s, _ := parseServer(defaultServer)
@@ -145,6 +152,8 @@ func command(name string) func(*app, context.Context, []string) error {
 		return (*app).restore
 	case "copy":
 		return (*app).copy
+	case "reshard":
+		return (*app).reshard
 	}
 	return nil
 }
@@ -270,7 +279,7 @@ func (a *app) output(b []byte, newline bool) error {
 // withClient connects to the -s servers, calls f with the client and
 // closes it.
 func (a *app) withClient(f func(*libnmdb.Client) error) error {
-	c, err := connect(a.servers, a.timeout)
+	c, err := connect(a.servers, a.opts())
 	if err != nil {
 		return err
 	}
@@ -540,7 +549,7 @@ func (a *app) copy(ctx context.Context, args []string) error {
 	if len(from) != 1 {
 		return fmt.Errorf("%w: copy needs exactly one -from SERVER", errUsage)
 	}
-	src, err := connect(from, a.timeout)
+	src, err := connect(from, a.opts())
 	if err != nil {
 		return err
 	}
@@ -594,7 +603,7 @@ loop:
 			break
 		}
 		if m == modeNormal {
-			i := libnmdb.Select(r.key, len(held))
+			i := c.Shard(r.key)
 			prev, rec := held[i], r
 			held[i] = &rec
 			if prev == nil {

@@ -55,13 +55,20 @@ func must(t *testing.T, want int, stdin string, args ...string) result {
 // client returns a Go client for the given servers (command line syntax).
 func client(t *testing.T, servers ...string) *libnmdb.Client {
 	t.Helper()
+	return clientWith(t, libnmdb.ShardingClassic, servers...)
+}
+
+// clientWith returns a Go client with sharding rule r for the given
+// servers.
+func clientWith(t *testing.T, r libnmdb.Sharding, servers ...string) *libnmdb.Client {
+	t.Helper()
 	var l serverList
 	for _, s := range servers {
 		if err := l.Set(s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c, err := connect(l, 5*time.Second)
+	c, err := connect(l, libnmdb.Options{Timeout: 5 * time.Second, Sharding: r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,15 +273,22 @@ func loadPairs(t *testing.T, srv string, pairs map[string]string) {
 }
 
 // checkSharded checks that the servers together hold exactly want, each key
-// on the server the client's sharding picks.
+// on the server the classic sharding picks.
 func checkSharded(t *testing.T, want map[string]string, servers ...string) {
+	t.Helper()
+	checkShardedWith(t, libnmdb.ShardingClassic, want, servers...)
+}
+
+// checkShardedWith is checkSharded under rule r.
+func checkShardedWith(t *testing.T, r libnmdb.Sharding, want map[string]string, servers ...string) {
 	t.Helper()
 	// Servers in sharding order, as the client sorts them.
 	byName := map[string]string{}
 	for _, s := range servers {
 		byName["tcp "+strings.TrimPrefix(s, "tcp:")] = s
 	}
-	order := client(t, servers...).Servers()
+	c := clientWith(t, r, servers...)
+	order := c.Servers()
 	got := map[string]string{}
 	for i, name := range order {
 		srv, ok := byName[name]
@@ -282,7 +296,7 @@ func checkSharded(t *testing.T, want map[string]string, servers ...string) {
 			t.Fatalf("server %q not among %q", name, servers)
 		}
 		for k, v := range contents(t, srv) {
-			if j := libnmdb.Select([]byte(k), len(order)); j != i {
+			if j := c.Shard([]byte(k)); j != i {
 				t.Errorf("key %q on server %d, sharding says %d", k, i, j)
 			}
 			got[k] = v

@@ -5,7 +5,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 )
@@ -95,8 +94,8 @@ func (l *serverList) Set(v string) error {
 }
 
 // connect returns a client holding every server of l.
-func connect(l []server, timeout time.Duration) (*libnmdb.Client, error) {
-	c := libnmdb.New(libnmdb.Options{Timeout: timeout})
+func connect(l []server, o libnmdb.Options) (*libnmdb.Client, error) {
+	c := libnmdb.New(o)
 	for _, s := range l {
 		var err error
 		switch s.transport {
