@@ -3,7 +3,6 @@ package libnmdb
 import (
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"time"
 
@@ -11,9 +10,8 @@ import (
 )
 
 // rawStream reads and writes a TCP connection's descriptor with raw,
-// non-blocking system calls (sockfd.Recv and sockfd.Sendto), and waits in
-// Go's poller only when the socket has nothing to read or no room to
-// write.
+// non-blocking system calls (sockfd.Op), and waits in Go's poller only
+// when the socket has nothing to read or no room to write.
 //
 // The net package's Read and Write tell the Go scheduler about every
 // system call, which wakes the runtime's monitor thread whenever the
@@ -26,17 +24,8 @@ type rawStream struct {
 	rc      syscall.RawConn
 	timeout time.Duration
 
-	// Read's argument and results, used by the link's reader only.
-	rbuf   []byte
-	rn     int
-	rerr   error
-	readFn func(fd uintptr) bool
-
-	// write's state, used by one writer at a time.
-	wbuf    []byte
-	werr    error
-	wwait   bool // wait for room rather than return
-	writeFn func(fd uintptr) bool
+	rop sockfd.Op // the link's reader's
+	wop sockfd.Op // one writer's at a time
 }
 
 // fastStream returns the streamIO of a TCP connection: a rawStream where
@@ -51,25 +40,7 @@ func fastStream(c net.Conn, timeout time.Duration) streamIO {
 		return netStream{c: c, timeout: timeout}
 	}
 	s := &rawStream{c: c, rc: rc, timeout: timeout}
-	s.readFn = func(fd uintptr) bool {
-		n, done, err := sockfd.Recv(fd, s.rbuf)
-		s.rn, s.rerr = n, err
-		return done
-	}
-	s.writeFn = func(fd uintptr) bool {
-		for len(s.wbuf) > 0 {
-			n, done, err := sockfd.Sendto(fd, s.wbuf, nil, 0)
-			if err != nil {
-				s.werr = err
-				return true
-			}
-			if !done {
-				return !s.wwait
-			}
-			s.wbuf = s.wbuf[n:]
-		}
-		return true
-	}
+	s.wop.All = true
 	return s
 }
 
@@ -79,42 +50,41 @@ func (s *rawStream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.rbuf = p
-	err := s.rc.Read(s.readFn)
-	s.rbuf = nil
+	s.rop.Buf = p
+	n, err := s.rop.Recvfrom(s.rc)
+	s.rop.Buf = nil
 	switch {
 	case err != nil:
-		return 0, err
-	case s.rerr != nil:
-		return 0, s.opError("read", s.rerr)
-	case s.rn == 0:
+		return 0, s.opError("read", err)
+	case n == 0:
 		return 0, io.EOF
 	}
-	return s.rn, nil
+	return n, nil
 }
 
 // write writes all of b. It waits for room in the socket, for at most the
 // client's timeout at a time, only when the socket cannot take b at once.
 func (s *rawStream) write(b []byte) error {
-	s.wbuf, s.werr, s.wwait = b, nil, false
-	err := s.rc.Write(s.writeFn)
-	if err == nil && s.werr == nil && len(s.wbuf) > 0 {
+	s.wop.Buf, s.wop.NoWait = b, true
+	_, err := s.wop.Sendto(s.rc)
+	if err == nil && len(s.wop.Buf) > 0 {
 		// A server that stops reading must not hold the writer forever.
 		// The deadline is cleared after the wait: left set, it would fail
 		// the first write made after it passed, before that write tried.
-		s.wwait = true
+		s.wop.NoWait = false
 		s.c.SetWriteDeadline(time.Now().Add(s.timeout))
-		err = s.rc.Write(s.writeFn)
+		_, err = s.wop.Sendto(s.rc)
 		s.c.SetWriteDeadline(time.Time{})
 	}
-	s.wbuf = nil
-	if err == nil && s.werr != nil {
-		err = s.opError("write", s.werr)
-	}
-	return err
+	s.wop.Buf = nil
+	return s.opError("write", err)
 }
 
-// opError describes the error errno of op as the net package does.
-func (s *rawStream) opError(op string, errno error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: s.c.LocalAddr(), Addr: s.c.RemoteAddr(), Err: os.NewSyscallError(op, errno)}
+// opError describes a system call's error (a bare errno) from op as the
+// net package does; the poller's errors and nil are returned as they are.
+func (s *rawStream) opError(op string, err error) error {
+	if _, ok := err.(syscall.Errno); !ok {
+		return err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: s.c.LocalAddr(), Addr: s.c.RemoteAddr(), Err: sockfd.SyscallError(op, err)}
 }

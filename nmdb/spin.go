@@ -74,8 +74,8 @@ func (sl *spinSlots) take() bool {
 func (sl *spinSlots) give() { sl.busy.Add(-1) }
 
 // spinner is one reader's polling state. Its methods are called from the
-// reader's raw read function: again when the socket is empty, got when a
-// read returned data (or an error).
+// reader's raw read (it is the read's sockfd.Spinner): Again when the
+// socket is empty, Got when a read returned data (or an error).
 type spinner struct {
 	slots *spinSlots
 	id    uint64
@@ -87,9 +87,9 @@ type spinner struct {
 	miss  int       // waits skipped after the last poll that found nothing
 }
 
-// again reports whether the reader should read again at once rather than
+// Again reports whether the reader should read again at once rather than
 // sleep until the socket is readable. now is the time.
-func (sp *spinner) again(now time.Time) bool {
+func (sp *spinner) Again(now time.Time) bool {
 	d := sp.slots.d
 	if d <= 0 {
 		return false
@@ -126,8 +126,8 @@ func (sp *spinner) alone(now time.Time) bool {
 	return sp.slots.last.Load() == sp.id && int64(now.Sub(sp.slots.base))-sp.slots.switched.Load() >= int64(quickWait)
 }
 
-// got ends a wait, at the time now.
-func (sp *spinner) got(now time.Time) {
+// Got ends a wait, at the time now.
+func (sp *spinner) Got(now time.Time) {
 	if sp.start.IsZero() {
 		return
 	}

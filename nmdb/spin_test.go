@@ -16,66 +16,66 @@ func TestSpinner(t *testing.T) {
 	a := slots.newSpinner()
 
 	// A first wait: nothing known of the client, so no polling.
-	if a.again(at(0)) {
+	if a.Again(at(0)) {
 		t.Fatal("polled before any short wait")
 	}
-	a.got(at(50 * us)) // a short wait; a is the last reader to serve
+	a.Got(at(50 * us)) // a short wait; a is the last reader to serve
 	if !a.quick {
 		t.Fatal("a short wait not noted")
 	}
 	// Too soon after a took over from no one: not alone long enough.
-	if a.again(at(100 * us)) {
+	if a.Again(at(100 * us)) {
 		t.Fatal("polled right after taking over")
 	}
-	a.got(at(150 * us))
+	a.Got(at(150 * us))
 	// Alone for a while now: the next wait polls, for its polling time,
 	// holding the slot.
-	if !a.again(at(400*us)) || !a.again(at(410*us)) {
+	if !a.Again(at(400*us)) || !a.Again(at(410*us)) {
 		t.Fatal("did not poll after short waits, alone")
 	}
 	if slots.busy.Load() != 1 {
 		t.Fatalf("%d polling, want 1", slots.busy.Load())
 	}
-	if a.again(at(421 * us)) {
+	if a.Again(at(421 * us)) {
 		t.Fatal("polled past the polling time")
 	}
 	if slots.busy.Load() != 0 {
 		t.Fatal("slot kept after polling stopped")
 	}
 	// It slept; a long wait ends polling for the next one.
-	a.got(at(1100 * us))
-	if a.quick || a.again(at(1500*us)) {
+	a.Got(at(1100 * us))
+	if a.quick || a.Again(at(1500*us)) {
 		t.Fatal("polled after a long wait")
 	}
-	a.got(at(1510 * us))
+	a.Got(at(1510 * us))
 
 	// Another reader serves a request: a does not poll for a while.
 	b := slots.newSpinner()
-	b.again(at(1600 * us))
-	b.got(at(1610 * us))
-	if a.again(at(1700 * us)) {
+	b.Again(at(1600 * us))
+	b.Got(at(1610 * us))
+	if a.Again(at(1700 * us)) {
 		t.Fatal("polled while another reader served requests")
 	}
-	a.got(at(1720 * us)) // a takes over again
-	if b.again(at(1730 * us)) {
+	a.Got(at(1720 * us)) // a takes over again
+	if b.Again(at(1730 * us)) {
 		t.Fatal("b polled while a served requests")
 	}
 	b.close()
 	// Once a alone served for a while, it polls again; data while
 	// polling gives the slot back.
-	if !a.again(at(2 * time.Millisecond)) {
+	if !a.Again(at(2 * time.Millisecond)) {
 		t.Fatal("did not poll once alone again")
 	}
-	a.got(at(2*time.Millisecond + 5*us))
+	a.Got(at(2*time.Millisecond + 5*us))
 	if slots.busy.Load() != 0 {
 		t.Fatal("slot kept after data came")
 	}
 	// One slot: a second reader alone cannot poll while a polls.
-	a.again(at(3 * time.Millisecond))
+	a.Again(at(3 * time.Millisecond))
 	c := slots.newSpinner()
 	c.quick = true
 	slots.last.Store(c.id)
-	if c.again(at(3*time.Millisecond + us)) {
+	if c.Again(at(3*time.Millisecond + us)) {
 		t.Fatal("polled with no slot free")
 	}
 	a.close()
@@ -87,7 +87,7 @@ func TestSpinner(t *testing.T) {
 	off := (&spinSlots{d: -1, max: 1, base: t0}).newSpinner()
 	off.quick = true
 	off.slots.last.Store(off.id)
-	if off.again(at(time.Hour)) {
+	if off.Again(at(time.Hour)) {
 		t.Fatal("polled with polling off")
 	}
 }
@@ -104,14 +104,14 @@ func TestSpinnerBackoff(t *testing.T) {
 	// wait runs one wait of a whose request comes after d, and reports
 	// whether a polled during it.
 	wait := func(d time.Duration) bool {
-		polled := a.again(now)
+		polled := a.Again(now)
 		if polled && d > 20*us {
-			if a.again(now.Add(21 * us)) {
+			if a.Again(now.Add(21 * us)) {
 				t.Fatal("polled past the polling time")
 			}
 		}
 		now = now.Add(d)
-		a.got(now)
+		a.Got(now)
 		now = now.Add(time.Millisecond) // a alone, long enough
 		return polled
 	}

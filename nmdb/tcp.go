@@ -47,44 +47,50 @@ const (
 // the socket did not take. Database replies wake the writer. One write is
 // under way at a time.
 type tcpConn struct {
-	s     *Server
-	c     net.Conn
-	rt    replyTo
-	first [firstRead]byte // where each batch of frames is first read
+	s   *Server
+	c   net.Conn
+	raw syscall.RawConn // c's descriptor; nil where it has none
 
-	// raw, rawRead and rawWrite read and write through the descriptor
-	// (raw is nil where the connection has none). rbuf, rn, rerr are
-	// rawRead's argument and results, used only by the reader; wbuf, wn
-	// are rawWrite's, used only by whoever set writing.
-	raw      syscall.RawConn
-	rawRead  func(fd uintptr) bool
-	rawWrite func(fd uintptr) bool
-	rbuf     []byte
-	rn       int
-	rerr     error
-	spin     spinner
-	wbuf     []byte
-	wn       int
-
-	wake chan struct{} // tells the writer to look at the state below
-
-	mu         sync.Mutex // guards the fields below
-	out        []byte     // replies ready to be written
-	spare      []byte     // the writer's previous buffer, for reuse
-	pending    int        // requests queued for the database
-	writing    bool       // a write is under way
-	readerDone bool       // no more requests will be read
-	dead       bool       // cut off or broken: drop replies, close
+	r tcpReader // the reader goroutine's own
+	w tcpWriter // the writing side's
+	o tcpOut    // shared by reader, writer and database replies
 }
 
-// lock and unlock guard the fields after mu.
-func (tc *tcpConn) lock()   { tc.mu.Lock() }
-func (tc *tcpConn) unlock() { tc.mu.Unlock() }
+// tcpReader is the state only the reader goroutine uses.
+type tcpReader struct {
+	rt    replyTo
+	first [firstRead]byte // where each batch of frames is first read
+	op    rawOp           // its reads through the descriptor
+	spin  spinner         // its polling before it sleeps
+}
+
+// tcpWriter is the state of the writing side: the writer goroutine, or the
+// reader while it flushes (whichever set tcpOut.writing).
+type tcpWriter struct {
+	wake chan struct{} // tells the writer to look at tcpOut
+	op   rawOp         // non-blocking writes through the descriptor
+}
+
+// tcpOut is the replies' state, which reader, writer and database replies
+// share; mu guards it.
+type tcpOut struct {
+	mu         sync.Mutex
+	buf        []byte // replies ready to be written
+	spare      []byte // the writer's previous buffer, for reuse
+	pending    int    // requests queued for the database
+	writing    bool   // a write is under way
+	readerDone bool   // no more requests will be read
+	dead       bool   // cut off or broken: drop replies, close
+}
+
+// lock and unlock guard tc.o.
+func (tc *tcpConn) lock()   { tc.o.mu.Lock() }
+func (tc *tcpConn) unlock() { tc.o.mu.Unlock() }
 
 // poke wakes the writer.
 func (tc *tcpConn) poke() {
 	select {
-	case tc.wake <- struct{}{}:
+	case tc.w.wake <- struct{}{}:
 	default:
 	}
 }
@@ -130,8 +136,9 @@ func (s *Server) ServeTCP(l net.Listener) error {
 			_ = c.Close()
 			continue
 		}
-		tc := &tcpConn{s: s, c: c, wake: make(chan struct{}, 1)}
-		tc.rt.tc, tc.rt.reader = tc, true
+		tc := &tcpConn{s: s, c: c}
+		tc.w.wake = make(chan struct{}, 1)
+		tc.r.rt.tc, tc.r.rt.reader = tc, true
 		tc.setRaw()
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -162,15 +169,15 @@ func isTemporary(err error) bool {
 func (tc *tcpConn) read() {
 	s := tc.s
 	defer func() {
-		tc.spin.close()
+		tc.r.spin.close()
 		tc.lock()
-		tc.readerDone = true
+		tc.o.readerDone = true
 		tc.unlock()
 		tc.poke()
 		s.readers.Done()
 	}()
 	for {
-		n, err := tc.readAtLeast(tc.first[:], wire.TCPPrefix)
+		n, err := tc.readAtLeast(tc.r.first[:], wire.TCPPrefix)
 		if err != nil {
 			return
 		}
@@ -214,12 +221,12 @@ func (tc *tcpConn) room(fb *frameBuf, off, have, need int) int {
 	return have
 }
 
-// readFrames handles the frames in tc.first[:have] and every frame that
+// readFrames handles the frames in tc.r.first[:have] and every frame that
 // follows them in the data read along. It reports false when the
 // connection is done.
 func (tc *tcpConn) readFrames(have int) bool {
 	s := tc.s
-	fb := frameBuf{buf: tc.first[:]}
+	fb := frameBuf{buf: tc.r.first[:]}
 	defer fb.release()
 	// The replies to the frames handled go out together, before every
 	// wait for more input.
@@ -244,8 +251,8 @@ func (tc *tcpConn) readFrames(have int) bool {
 			s.inc(wire.StatBrokenRequests)
 			s.inc(wire.StatConnsClosed)
 			s.log.Warn("closing a connection after a bad frame length", "client", tc.c.RemoteAddr(), "err", err)
-			tc.rt.quiet = s.passive.Load()
-			s.replyErr(&tc.rt, nil, 0, wire.ErrCodeBroken)
+			tc.r.rt.quiet = s.passive.Load()
+			s.replyErr(&tc.r.rt, nil, 0, wire.ErrCodeBroken)
 			return false
 		}
 		total := wire.TCPPrefix + n
@@ -261,7 +268,7 @@ func (tc *tcpConn) readFrames(have int) bool {
 			}
 			have += m
 		}
-		s.handle(fb.buf[off+wire.TCPPrefix:off+total], &tc.rt, nil)
+		s.handle(fb.buf[off+wire.TCPPrefix:off+total], &tc.r.rt, nil)
 		off += total
 	}
 	return true
@@ -270,7 +277,7 @@ func (tc *tcpConn) readFrames(have int) bool {
 // begin locks the output buffer and begins a frame in it.
 func (tc *tcpConn) begin() ([]byte, int) {
 	tc.lock()
-	return wire.BeginFrame(tc.out)
+	return wire.BeginFrame(tc.o.buf)
 }
 
 // end finishes the frame begun by begin and, if poke is set, wakes the
@@ -278,18 +285,18 @@ func (tc *tcpConn) begin() ([]byte, int) {
 // off.
 func (tc *tcpConn) end(b []byte, start int, poke bool) {
 	b = wire.EndFrame(b, start)
-	if tc.dead {
-		tc.out = b[:0]
+	if tc.o.dead {
+		tc.o.buf = b[:0]
 		tc.unlock()
 		return
 	}
 	if len(b) > maxOut {
-		tc.out = b[:0]
+		tc.o.buf = b[:0]
 		tc.unlock()
 		tc.kill(true)
 		return
 	}
-	tc.out = b
+	tc.o.buf = b
 	tc.unlock()
 	if poke {
 		tc.poke()
@@ -299,15 +306,15 @@ func (tc *tcpConn) end(b []byte, start int, poke bool) {
 // addPending notes a request queued for the database.
 func (tc *tcpConn) addPending() {
 	tc.lock()
-	tc.pending++
+	tc.o.pending++
 	tc.unlock()
 }
 
 // donePending notes that a queued request was answered.
 func (tc *tcpConn) donePending() {
 	tc.lock()
-	tc.pending--
-	idle := tc.pending == 0 && tc.readerDone
+	tc.o.pending--
+	idle := tc.o.pending == 0 && tc.o.readerDone
 	tc.unlock()
 	if idle {
 		tc.poke()
@@ -318,8 +325,8 @@ func (tc *tcpConn) donePending() {
 // count says whether to count (and log) it as closed for bad behaviour.
 func (tc *tcpConn) kill(count bool) {
 	tc.lock()
-	was := tc.dead
-	tc.dead = true
+	was := tc.o.dead
+	tc.o.dead = true
 	tc.unlock()
 	if !was && count {
 		tc.s.inc(wire.StatConnsClosed)
@@ -330,7 +337,7 @@ func (tc *tcpConn) kill(count bool) {
 }
 
 // setRaw prepares the reads and the non-blocking writes that go through
-// the connection's descriptor (see sysRead), where it has one.
+// the connection's descriptor (see rawOp), where it has one.
 func (tc *tcpConn) setRaw() {
 	if runtime.GOOS == "windows" {
 		return // sockets are handles there, not descriptors
@@ -344,25 +351,9 @@ func (tc *tcpConn) setRaw() {
 		return
 	}
 	tc.raw = raw
-	tc.spin = tc.s.spin.newSpinner()
-	tc.rawRead = func(fd uintptr) bool {
-		for {
-			n, err := sysRead(fd, tc.rbuf)
-			if err == errWouldBlock {
-				if tc.spin.again(time.Now()) {
-					continue
-				}
-				return false // the poller waits for input and calls again
-			}
-			tc.spin.got(time.Now())
-			tc.rn, tc.rerr = n, err
-			return true
-		}
-	}
-	tc.rawWrite = func(fd uintptr) bool {
-		tc.wn, _ = sysWrite(fd, tc.wbuf)
-		return true // never wait for the socket: the writer does that
-	}
+	tc.r.spin = tc.s.spin.newSpinner()
+	tc.r.op.Spin = &tc.r.spin
+	tc.w.op.NoWait = true // never wait for the socket: the writer does that
 }
 
 // readAtLeast reads into buf until it holds at least min bytes, as
@@ -373,13 +364,10 @@ func (tc *tcpConn) readAtLeast(buf []byte, min int) (int, error) {
 	}
 	n := 0
 	for n < min {
-		tc.rbuf = buf[n:]
-		err := tc.raw.Read(tc.rawRead)
-		tc.rbuf = nil
-		if err == nil {
-			err = tc.rerr
-		}
-		if err == nil && tc.rn == 0 {
+		tc.r.op.Buf = buf[n:]
+		m, err := tc.r.op.Recvfrom(tc.raw)
+		tc.r.op.Buf = nil
+		if err == nil && m == 0 {
 			err = io.EOF
 			if n > 0 {
 				err = io.ErrUnexpectedEOF
@@ -388,7 +376,7 @@ func (tc *tcpConn) readAtLeast(buf []byte, min int) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		n += tc.rn
+		n += m
 	}
 	return n, nil
 }
@@ -396,12 +384,10 @@ func (tc *tcpConn) readAtLeast(buf []byte, min int) (int, error) {
 // tryWrite writes as much of b as the socket takes now, without waiting,
 // and returns how much that was. Errors are left for the writer to find.
 func (tc *tcpConn) tryWrite(b []byte) int {
-	tc.wbuf, tc.wn = b, 0
-	if err := tc.raw.Write(tc.rawWrite); err != nil {
-		tc.wn = 0
-	}
-	tc.wbuf = nil
-	return tc.wn
+	tc.w.op.Buf = b
+	n, _ := tc.w.op.Sendto(tc.raw)
+	tc.w.op.Buf = nil
+	return n
 }
 
 // flush is called by the reader when it is about to wait for input: if no
@@ -409,7 +395,7 @@ func (tc *tcpConn) tryWrite(b []byte) int {
 // wakes the writer for what the socket did not take.
 func (tc *tcpConn) flush() {
 	tc.lock()
-	if len(tc.out) == 0 || tc.dead || tc.writing {
+	if len(tc.o.buf) == 0 || tc.o.dead || tc.o.writing {
 		// Nothing to do, or the one writing will see the replies.
 		tc.unlock()
 		return
@@ -419,31 +405,31 @@ func (tc *tcpConn) flush() {
 		tc.poke()
 		return
 	}
-	buf := tc.out
-	tc.out, tc.spare = tc.spare[:0], nil
-	tc.writing = true
+	buf := tc.o.buf
+	tc.o.buf, tc.o.spare = tc.o.spare[:0], nil
+	tc.o.writing = true
 	tc.unlock()
 
 	n := tc.tryWrite(buf)
 
 	tc.lock()
-	tc.writing = false
+	tc.o.writing = false
 	if n < len(buf) {
 		// Put the rest back before what was added meanwhile.
 		rest := buf[:copy(buf, buf[n:])]
-		if len(tc.out) > 0 {
-			rest = append(rest, tc.out...)
+		if len(tc.o.buf) > 0 {
+			rest = append(rest, tc.o.buf...)
 		}
-		tc.out, buf = rest, tc.out
+		tc.o.buf, buf = rest, tc.o.buf
 	}
-	if tc.spare == nil && cap(buf) <= keepOut {
-		tc.spare = buf[:0]
+	if tc.o.spare == nil && cap(buf) <= keepOut {
+		tc.o.spare = buf[:0]
 	}
 	// The writer is woken for what is left, and to close a connection cut
 	// off meanwhile (it left that to the writing reader).
-	more := len(tc.out) > 0 || tc.dead
-	if len(tc.out) > maxOut && !tc.dead {
-		tc.out = tc.out[:0]
+	more := len(tc.o.buf) > 0 || tc.o.dead
+	if len(tc.o.buf) > maxOut && !tc.o.dead {
+		tc.o.buf = tc.o.buf[:0]
 		tc.unlock()
 		tc.kill(true)
 		return
@@ -466,29 +452,29 @@ func (tc *tcpConn) write() {
 		s.nconns.Add(-1)
 		s.writers.Done()
 	}()
-	for range tc.wake {
+	for range tc.w.wake {
 		for {
 			tc.lock()
-			if tc.writing {
+			if tc.o.writing {
 				// The reader is writing; it wakes the writer again if
 				// replies are left.
 				tc.unlock()
 				break
 			}
-			buf := tc.out
+			buf := tc.o.buf
 			if len(buf) > 0 {
 				// Swap only when there is something to write: an empty
 				// buffer stays in place, so no reply grows a new one.
-				tc.out, tc.spare = tc.spare[:0], nil
-				tc.writing = true
+				tc.o.buf, tc.o.spare = tc.o.spare[:0], nil
+				tc.o.writing = true
 			}
-			dead := tc.dead
-			finished := tc.readerDone && tc.pending == 0
+			dead := tc.o.dead
+			finished := tc.o.readerDone && tc.o.pending == 0
 			tc.unlock()
 			if dead {
 				if len(buf) > 0 {
 					tc.lock()
-					tc.writing = false
+					tc.o.writing = false
 					tc.unlock()
 				}
 				return
@@ -506,9 +492,9 @@ func (tc *tcpConn) write() {
 			_ = tc.c.SetWriteDeadline(time.Now().Add(timeout))
 			_, err := tc.c.Write(buf)
 			tc.lock()
-			tc.writing = false
-			if err == nil && tc.spare == nil && cap(buf) <= keepOut {
-				tc.spare = buf[:0]
+			tc.o.writing = false
+			if err == nil && tc.o.spare == nil && cap(buf) <= keepOut {
+				tc.o.spare = buf[:0]
 			}
 			tc.unlock()
 			if err != nil {

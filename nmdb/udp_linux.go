@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/nmdb-go/nmdb/internal/sockfd"
@@ -33,24 +32,17 @@ func zoneIndex(addr netip.Addr) uint32 {
 }
 
 // udpRaw reads and writes a UDP socket through its descriptor with raw
-// system calls, as the TCP reader does (see sysRead): Go's own UDP reads
-// and writes tell the scheduler about each call, which wakes the runtime's
+// system calls (sockfd.Op), as the TCP reader does: Go's own UDP reads and
+// writes tell the scheduler about each call, which wakes the runtime's
 // monitor thread on every request of an otherwise idle server. It is used
 // by the socket's one reader only; the buffers, addresses and results are
-// the arguments of closures made once, so that a read or a reply does not
+// the fields of Ops made once, so that a read or a reply does not
 // allocate.
 type udpRaw struct {
-	raw   syscall.RawConn
-	read  func(fd uintptr) bool
-	write func(fd uintptr) bool
-
-	rbuf []byte
-	rn   int
-	rerr syscall.Errno
-	from syscall.RawSockaddrInet6 // large enough for either family
-
-	wbuf   []byte
-	werr   error
+	raw    syscall.RawConn
+	rop    sockfd.Op
+	wop    sockfd.Op
+	from   syscall.RawSockaddrInet6 // large enough for either family
 	to     syscall.RawSockaddrInet6
 	to4    syscall.RawSockaddrInet4
 	family uint16 // the socket's address family
@@ -72,52 +64,25 @@ func newUDPRaw(c *net.UDPConn, spin spinner) *udpRaw {
 	switch sa.(type) {
 	case *syscall.SockaddrInet4:
 		u.family = syscall.AF_INET
+		u.wop.Name, u.wop.NameLen = unsafe.Pointer(&u.to4), uint32(unsafe.Sizeof(u.to4))
 	case *syscall.SockaddrInet6:
 		u.family = syscall.AF_INET6
+		u.wop.Name, u.wop.NameLen = unsafe.Pointer(&u.to), uint32(unsafe.Sizeof(u.to))
 	default:
 		return nil
 	}
-	u.read = func(fd uintptr) bool {
-		for {
-			n := uint32(unsafe.Sizeof(u.from))
-			r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&u.rbuf[0])), uintptr(len(u.rbuf)),
-				0, uintptr(unsafe.Pointer(&u.from)), uintptr(unsafe.Pointer(&n)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				if u.spin.again(time.Now()) {
-					continue
-				}
-				return false // the poller waits and calls again
-			}
-			u.spin.got(time.Now())
-			u.rn, u.rerr = int(r), e
-			return true
-		}
-	}
-	u.write = func(fd uintptr) bool {
-		name, namelen := unsafe.Pointer(&u.to), uint32(unsafe.Sizeof(u.to))
-		if u.family == syscall.AF_INET {
-			name, namelen = unsafe.Pointer(&u.to4), uint32(unsafe.Sizeof(u.to4))
-		}
-		_, done, err := sockfd.Sendto(fd, u.wbuf, name, namelen)
-		u.werr = err
-		return done // not done: a full send buffer, wait for room
-	}
+	u.rop.Name, u.rop.NameLen = unsafe.Pointer(&u.from), uint32(unsafe.Sizeof(u.from))
+	u.rop.Spin = &u.spin
 	return u
 }
 
 // readFrom reads one datagram into buf.
 func (u *udpRaw) readFrom(buf []byte) (int, netip.AddrPort, error) {
-	u.rbuf = buf
-	err := u.raw.Read(u.read)
-	u.rbuf = nil
+	u.rop.Buf = buf
+	n, err := u.rop.Recvfrom(u.raw)
+	u.rop.Buf = nil
 	if err != nil {
 		return 0, netip.AddrPort{}, err
-	}
-	if u.rerr != 0 {
-		return 0, netip.AddrPort{}, u.rerr
 	}
 	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&u.from.Port))[:])
 	var from netip.AddrPort
@@ -133,7 +98,7 @@ func (u *udpRaw) readFrom(buf []byte) (int, netip.AddrPort, error) {
 		}
 		from = netip.AddrPortFrom(a, port)
 	}
-	return u.rn, from, nil
+	return n, from, nil
 }
 
 // writeTo sends b to the address to, which must be of the socket's family
@@ -156,13 +121,10 @@ func (u *udpRaw) writeTo(b []byte, to netip.AddrPort) error {
 		u.to = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: addr.As16(), Scope_id: zoneIndex(addr)}
 		*(*[2]byte)(unsafe.Pointer(&u.to.Port)) = port
 	}
-	u.wbuf = b
-	err := u.raw.Write(u.write)
-	u.wbuf = nil
-	if err != nil {
-		return err
-	}
-	return u.werr
+	u.wop.Buf = b
+	_, err := u.wop.Sendto(u.raw)
+	u.wop.Buf = nil
+	return err
 }
 
 // done is called when the socket's reader ends.

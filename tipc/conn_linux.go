@@ -111,13 +111,11 @@ func newConn(fd int, local Addr) (*Conn, error) {
 // readOp is the per-call state of one recvmsg. Ops are pooled per Conn so
 // that concurrent readers each have their own and a read allocates nothing.
 type readOp struct {
+	sockfd.Op
 	hdr  unix.Msghdr
 	iov  unix.Iovec
 	name unix.RawSockaddrTIPC
 	oob  [oobSize / 8]uint64 // uint64 for cmsghdr alignment
-	n    int
-	err  error
-	fn   func(fd uintptr) bool
 }
 
 func newReadOp() *readOp {
@@ -126,17 +124,8 @@ func newReadOp() *readOp {
 	op.hdr.Iov = &op.iov
 	op.hdr.SetIovlen(1)
 	op.hdr.Control = (*byte)(unsafe.Pointer(&op.oob[0]))
-	op.fn = op.recv
+	op.Msg = &op.hdr
 	return op
-}
-
-func (op *readOp) recv(fd uintptr) bool {
-	op.hdr.Namelen = sizeofRaw
-	op.hdr.SetControllen(oobSize)
-	op.hdr.Flags = 0
-	var done bool
-	op.n, done, op.err = sockfd.Recvmsg(fd, &op.hdr)
-	return done
 }
 
 // returned reports whether the control data holds a TIPC_ERRINFO, which
@@ -168,23 +157,14 @@ func hasCmsg(b []byte, level, typ int32) bool {
 
 // writeOp is the per-call state of one sendto.
 type writeOp struct {
+	sockfd.Op
 	name unix.RawSockaddrTIPC
-	p    []byte
-	n    int
-	err  error
-	fn   func(fd uintptr) bool
 }
 
 func newWriteOp() *writeOp {
 	op := new(writeOp)
-	op.fn = op.send
+	op.Name, op.NameLen = unsafe.Pointer(&op.name), sizeofRaw
 	return op
-}
-
-func (op *writeOp) send(fd uintptr) bool {
-	var done bool
-	op.n, done, op.err = sockfd.Sendto(fd, op.p, unsafe.Pointer(&op.name), sizeofRaw)
-	return done
 }
 
 // ReadFromTIPC reads one datagram into p and stores the sender's socket
@@ -201,11 +181,11 @@ func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) {
 	op.iov.Base = &p[0]
 	op.iov.SetLen(len(p))
 	for {
-		if err := c.fd.RawConn().Read(op.fn); err != nil {
-			return 0, c.opError("read", nil, err)
-		}
-		if op.err != nil {
-			return 0, c.opError("read", nil, os.NewSyscallError("recvmsg", op.err))
+		op.hdr.Namelen = sizeofRaw
+		op.hdr.SetControllen(oobSize)
+		n, err := op.Recvmsg(c.fd.RawConn())
+		if err != nil {
+			return 0, c.opError("read", nil, sockfd.SyscallError("recvmsg", err))
 		}
 		if op.returned() {
 			c.returned.Add(1)
@@ -221,7 +201,7 @@ func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) {
 				continue
 			}
 		}
-		return op.n, nil
+		return n, nil
 	}
 }
 
@@ -260,16 +240,13 @@ func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) {
 	op := c.writes.Get().(*writeOp)
 	defer c.writes.Put(op)
 	to.toRaw(&op.name)
-	op.p = p
-	err := c.fd.RawConn().Write(op.fn)
-	op.p = nil
+	op.Buf = p
+	n, err := op.Sendto(c.fd.RawConn())
+	op.Buf = nil
 	if err != nil {
-		return 0, c.opError("write", to.clone(), err)
+		return 0, c.opError("write", to.clone(), sockfd.SyscallError("sendto", err))
 	}
-	if op.err != nil {
-		return 0, c.opError("write", to.clone(), os.NewSyscallError("sendto", op.err))
-	}
-	return op.n, nil
+	return n, nil
 }
 
 // WriteTo sends p to addr, which must be a *Addr. See

@@ -317,32 +317,17 @@ func newConn(fd, family int, peer netip.AddrPort, dialed bool) (*Conn, error) {
 
 // readOp is the state of one recvmsg.
 type readOp struct {
-	hdr   unix.Msghdr
-	iov   unix.Iovec
-	name  sockaddr
-	n     int
-	flags int
-	err   error
-	fn    func(fd uintptr) bool
+	sockfd.Op
+	hdr  unix.Msghdr
+	iov  unix.Iovec
+	name sockaddr
 }
 
 func (op *readOp) init() {
 	op.hdr.Name = (*byte)(unsafe.Pointer(&op.name.raw))
 	op.hdr.Iov = &op.iov
 	op.hdr.SetIovlen(1)
-	op.fn = op.recv
-}
-
-func (op *readOp) recv(fd uintptr) bool {
-	op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.raw))
-	op.hdr.Flags = 0
-	var done bool
-	op.n, done, op.err = sockfd.Recvmsg(fd, &op.hdr)
-	op.flags = 0
-	if op.err == nil {
-		op.flags = int(op.hdr.Flags)
-	}
-	return done
+	op.Msg = &op.hdr
 }
 
 // readMsg reads one whole message or notification into p, reassembling
@@ -370,22 +355,22 @@ func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err er
 			op.iov.Base = &p[off]
 			op.iov.SetLen(len(p) - off)
 		}
-		if err := c.fd.RawConn().Read(op.fn); err != nil {
-			return 0, from, false, c.opError("read", nil, err)
+		op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.raw))
+		got, rerr := op.Recvmsg(c.fd.RawConn())
+		if rerr != nil {
+			return 0, from, false, c.opError("read", nil, sockfd.SyscallError("recvmsg", rerr))
 		}
-		if op.err != nil {
-			return 0, from, false, c.opError("read", nil, os.NewSyscallError("recvmsg", op.err))
-		}
+		flags := int(op.hdr.Flags)
 		if first {
 			from, err = op.name.decode(op.hdr.Namelen)
-			notif = op.flags&msgNotification != 0
+			notif = flags&msgNotification != 0
 			first = false
 		}
 		if !discard {
-			off += op.n
+			off += got
 		}
-		if op.flags&unix.MSG_EOR == 0 {
-			if op.n == 0 {
+		if flags&unix.MSG_EOR == 0 {
+			if got == 0 {
 				return 0, from, false, c.opError("read", nil, io.EOF)
 			}
 			discard = discard || off == len(p)
@@ -394,7 +379,7 @@ func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err er
 		switch {
 		case notif:
 			return off, from, true, nil
-		case discard || op.flags&unix.MSG_TRUNC != 0:
+		case discard || flags&unix.MSG_TRUNC != 0:
 			c.truncated.Add(1)
 		case err != nil:
 			c.invalid.Add(1)
@@ -449,24 +434,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // writeOp is the per-call state of one sendto.
 type writeOp struct {
+	sockfd.Op
 	name sockaddr
-	nlen uint32
-	p    []byte
-	n    int
-	err  error
-	fn   func(fd uintptr) bool
 }
 
 func newWriteOp() *writeOp {
 	op := new(writeOp)
-	op.fn = op.send
+	op.Name = unsafe.Pointer(&op.name.raw)
 	return op
-}
-
-func (op *writeOp) send(fd uintptr) bool {
-	var done bool
-	op.n, done, op.err = sockfd.Sendto(fd, op.p, unsafe.Pointer(&op.name.raw), op.nlen)
-	return done
 }
 
 // WriteToAddrPort sends p as one message to the peer at to, over the
@@ -479,16 +454,13 @@ func (c *Conn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	if err != nil {
 		return 0, c.opError("write", &Addr{to}, err)
 	}
-	op.nlen, op.p = l, p
-	err = c.fd.RawConn().Write(op.fn)
-	op.p = nil
+	op.NameLen, op.Buf = l, p
+	n, err := op.Sendto(c.fd.RawConn())
+	op.Buf = nil
 	if err != nil {
-		return 0, c.opError("write", &Addr{to}, err)
+		return 0, c.opError("write", &Addr{to}, sockfd.SyscallError("sendto", err))
 	}
-	if op.err != nil {
-		return 0, c.opError("write", &Addr{to}, os.NewSyscallError("sendto", op.err))
-	}
-	return op.n, nil
+	return n, nil
 }
 
 // WriteTo sends p as one message to addr: an *Addr or Addr (as ReadFrom

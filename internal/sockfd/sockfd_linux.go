@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,70 +78,4 @@ func (s *FD) SetsockoptInt(level, opt, v int, name string) error {
 		return os.NewSyscallError("setsockopt "+name, err)
 	}
 	return nil
-}
-
-// Recvmsg runs recvmsg(2) on fd with hdr, for a function given to
-// RawConn().Read: done is false when no message is waiting (the poller
-// then waits and calls again). An interrupted call is repeated. The error
-// is the bare errno.
-//
-// Recvmsg and Sendto never wait (MSG_DONTWAIT), so they are raw system
-// calls, made without telling the Go scheduler: telling it wakes the
-// runtime's monitor thread whenever the process was idle, which with one
-// request in flight is on every request.
-func Recvmsg(fd uintptr, hdr *unix.Msghdr) (n int, done bool, err error) {
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(hdr)), unix.MSG_DONTWAIT)
-		if e != unix.EINTR {
-			return result(r, e)
-		}
-	}
-}
-
-// Recv runs recvfrom(2) on the connected socket fd into p, which must
-// not be empty, for a function given to RawConn().Read: done is false when
-// nothing is waiting (the poller then waits and calls again), and n is 0
-// at the end of a stream. An interrupted call is repeated. The error is the
-// bare errno. Like Recvmsg it never waits and is a raw system call.
-func Recv(fd uintptr, p []byte) (n int, done bool, err error) {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			unix.MSG_DONTWAIT, 0, 0)
-		if e != unix.EINTR {
-			return result(r, e)
-		}
-	}
-}
-
-// Sendto runs sendto(2) on fd, sending p to the raw socket address of
-// namelen bytes at name (nil and 0 on a connected socket, where a stream
-// socket takes as much of p as it has room for), for a function given to
-// RawConn().Write: done is false when the socket cannot take anything yet.
-// An interrupted call is repeated. The error is the bare errno. A peer
-// gone raises no SIGPIPE (MSG_NOSIGNAL): the error says so.
-func Sendto(fd uintptr, p []byte, name unsafe.Pointer, namelen uint32) (n int, done bool, err error) {
-	var b unsafe.Pointer
-	if len(p) > 0 {
-		b = unsafe.Pointer(&p[0])
-	}
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(b), uintptr(len(p)),
-			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, uintptr(name), uintptr(namelen))
-		if e != unix.EINTR {
-			return result(r, e)
-		}
-	}
-}
-
-// result turns what a raw system call returned into what Recvmsg, Recv
-// and Sendto return: done is false on EAGAIN. (The calls stay in each of
-// them so that the pointers they pass are converted in the call itself.)
-func result(r uintptr, e unix.Errno) (n int, done bool, err error) {
-	switch e {
-	case 0:
-		return int(r), true, nil
-	case unix.EAGAIN:
-		return 0, false, nil
-	}
-	return 0, true, e
 }
