@@ -33,6 +33,9 @@ const barrierType = 0x7ffffffe
 type Topology struct {
 	fd  *sockfd.FD
 	wmu sync.Mutex // one subscription written at a time
+	wop sockfd.Op  // guarded by wmu
+	rmu sync.Mutex // one event read at a time
+	rop sockfd.Op  // guarded by rmu
 }
 
 // OpenTopology connects to the topology service of this node. It fails
@@ -94,16 +97,9 @@ func (t *Topology) subscribe(typ, lower, upper, timeout uint32, handle uint64) e
 	ne.PutUint64(b[20:], handle)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	var n int
-	var serr error
-	err := t.fd.RawConn().Write(func(fd uintptr) bool {
-		var done bool
-		n, done, serr = sockfd.Sendto(fd, b[:], nil, 0)
-		return done
-	})
-	if err == nil {
-		err = serr
-	}
+	t.wop.Buf = b[:]
+	n, err := t.wop.Sendto(t.fd.RawConn())
+	t.wop.Buf = nil
 	if err != nil {
 		return fmt.Errorf("tipc: subscribe {%d,%d,%d}: %w", typ, lower, upper, t.fd.ClosedErr(err))
 	}
@@ -118,16 +114,11 @@ func (t *Topology) subscribe(typ, lower, upper, timeout uint32, handle uint64) e
 // net.ErrClosed). io.EOF means the service closed the connection.
 func (t *Topology) Read() (Event, error) {
 	var b [sizeofEvent * 2]byte
-	var n int
-	var rerr error
-	err := t.fd.RawConn().Read(func(fd uintptr) bool {
-		var done bool
-		n, done, rerr = sockfd.Recv(fd, b[:])
-		return done
-	})
-	if err == nil {
-		err = rerr
-	}
+	t.rmu.Lock()
+	t.rop.Buf = b[:]
+	n, err := t.rop.Recvfrom(t.fd.RawConn())
+	t.rop.Buf = nil
+	t.rmu.Unlock()
 	if err != nil {
 		return Event{}, fmt.Errorf("tipc: topology read: %w", t.fd.ClosedErr(err))
 	}
