@@ -206,9 +206,16 @@ func readFile(name string) string {
 // combined output.
 func runDaemon(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	return runDaemonIn(t, "", args...)
+}
+
+// runDaemonIn is runDaemon in directory dir ("": the test's).
+func runDaemonIn(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Dir = dir
 	if slices.Contains(args, "-f") {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	}

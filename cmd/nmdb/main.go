@@ -6,6 +6,7 @@
 //	nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
 //	     [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
 //	     [-c nobj] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
+//	     [-V] [--user name] [-M addr]
 //
 // Run "nmdb -h" for what each option does. Without -f, nmdb runs itself
 // again in the background in a new session and exits once that copy serves
@@ -23,6 +24,7 @@ import (
 	"os"
 
 	"github.com/nmdb-go/nmdb/internal/daemon"
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/nmdb"
 )
 
@@ -44,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if opts.help {
 		printUsage(stdout, backends)
+		return 0
+	}
+	if opts.version {
+		fmt.Fprintf(stdout, "nmdb %s\n", version.String())
 		return 0
 	}
 	if !opts.foreground && !daemon.IsChild() {

@@ -238,8 +238,10 @@ func TestDaemonize(t *testing.T) {
 	tcp := freePort(t, "tcp")
 	pidFile := filepath.Join(dir, "nmdb.pid")
 	logFile := filepath.Join(dir, "nmdb.log")
-	args := []string{"-d", filepath.Join(dir, "db"), "-t", port(tcp), "-T", "127.0.0.1",
-		"-l", "off", "-s", "off", "-i", pidFile, "-o", logFile}
+	// Relative paths: the daemon changes directory to / and must have
+	// made them absolute first.
+	args := []string{"-d", "db", "-t", port(tcp), "-T", "127.0.0.1",
+		"-l", "off", "-s", "off", "-i", "nmdb.pid", "-o", "nmdb.log"}
 
 	pid := 0
 	t.Cleanup(func() {
@@ -256,7 +258,7 @@ func TestDaemonize(t *testing.T) {
 			t.Logf("log:\n%s", readFile(logFile))
 		}
 	})
-	code, out := runDaemon(t, args...)
+	code, out := runDaemonIn(t, dir, args...)
 	if code != 0 {
 		t.Fatalf("nmdb %v: exit status %d, output:\n%s", args, code, out)
 	}
@@ -274,18 +276,32 @@ func TestDaemonize(t *testing.T) {
 		t.Errorf("log does not name pid %d", pid)
 	}
 
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != "/" {
+		t.Errorf("the daemon's directory is %q (%v), want /", cwd, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); err != nil {
+		t.Errorf("no database where -d db named it, relative to the start directory: %v", err)
+	}
+
 	c := dialTCP(t, tcp)
 	c.mustSet("daemon", "yes")
 	c.mustGet("daemon", "yes")
 
-	// In the background, standard error is the log file, also after a
-	// rotation.
-	stderrFile := func() string {
-		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", pid))
+	// In the background, standard input is /dev/null, standard output and
+	// error are the log file, also after a rotation.
+	fdLink := func(fd int) string {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
 		return link
 	}
+	stderrFile := func() string { return fdLink(2) }
 	if got := stderrFile(); got != logFile {
 		t.Errorf("standard error of the daemon is %q, want the log file %q", got, logFile)
+	}
+	if got := fdLink(1); got != logFile {
+		t.Errorf("standard output of the daemon is %q, want the log file %q", got, logFile)
+	}
+	if got := fdLink(0); got != os.DevNull {
+		t.Errorf("standard input of the daemon is %q, want %s", got, os.DevNull)
 	}
 	if err := os.Rename(logFile, logFile+".1"); err != nil {
 		t.Fatal(err)
@@ -326,6 +342,10 @@ func TestDaemonizeFailure(t *testing.T) {
 		"-l", "off", "-s", "off", "-i", pidFile, "-o", filepath.Join(dir, "log"))
 	if code != 1 || !strings.Contains(out, "listen on TCP") || !strings.Contains(out, "address already in use") {
 		t.Errorf("port in use: exit status %d, output:\n%s", code, out)
+	}
+	// The reason is in the log file too.
+	if l := readFile(filepath.Join(dir, "log")); !strings.Contains(l, "could not start") || !strings.Contains(l, "address already in use") {
+		t.Errorf("the log file lacks the reason the daemon did not start:\n%s", l)
 	}
 	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a daemon that could not listen created its database (stat: %v)", err)
@@ -508,7 +528,13 @@ func TestDaemonizeStdoutGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// SIGUSR1 logs a line to the closed pipe.
+	// Once ready, it let go of the terminal (here: the pipe).
+	for fd := range 3 {
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); err != nil || link != os.DevNull {
+			t.Errorf("descriptor %d of the daemon is %q (%v), want %s", fd, link, err, os.DevNull)
+		}
+	}
+	// SIGUSR1 logs a line (nowhere, now).
 	c := dialTCP(t, tcp)
 	c.mustSet("still", "here")
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ type options struct {
 	passive    bool
 	readOnly   bool
 	help       bool
+	version    bool   // -V: print the version and exit
+	user       string // --user: the user to run as once the sockets are bound
+	metrics    string // -M: address of the Prometheus endpoint; "": none
 }
 
 // An option is one row of the command line table.
@@ -78,7 +82,8 @@ type parsed struct {
 }
 
 // optionTable is the command line: classic nmdb's getopt string
-// "b:d:l:L:t:T:u:U:s:S:c:o:i:fprh", -g, and --help.
+// "b:d:l:L:t:T:u:U:s:S:c:o:i:fprh", -g, --help, -V (--version), --user
+// and -M (--metrics).
 //
 // To add an option, add one row: its letter (or 0), its long name (or ""),
 // whether it takes a value, and a set function that stores the value in
@@ -172,6 +177,21 @@ func optionTable() []option {
 		{'p', "", false, func(p *parsed, _ string) error { p.o.passive = true; return nil }},
 		{'r', "", false, func(p *parsed, _ string) error { p.o.readOnly = true; return nil }},
 		{'h', "help", false, func(p *parsed, _ string) error { p.o.help = true; return nil }},
+		{'V', "version", false, func(p *parsed, _ string) error { p.o.version = true; return nil }},
+		{0, "user", true, func(p *parsed, v string) error {
+			if v == "" {
+				return errors.New("empty user name")
+			}
+			p.o.user = v
+			return nil
+		}},
+		{'M', "metrics", true, func(p *parsed, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("metrics address %q is not HOST:PORT: %w", v, err)
+			}
+			p.o.metrics = v
+			return nil
+		}},
 	}
 }
 
@@ -280,7 +300,7 @@ func (p *parsed) long(table []option, args []string, i int) (int, error) {
 // finish applies what depends on several options and checks the backend.
 func (p *parsed) finish(backends []string) (*options, error) {
 	o := p.o
-	if o.help {
+	if o.help || o.version {
 		return o, nil
 	}
 	if p.upperOff {
@@ -372,6 +392,7 @@ func printUsage(w io.Writer, backends []string) {
 	fmt.Fprintf(w, `Usage: nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
             [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
             [-c nobj] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
+            [-V] [--user name] [-M addr]
 
 nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
 
@@ -396,6 +417,12 @@ nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
   -p          passive mode: act on every request but never reply
   -r          read-only mode: set, del, cas and incr are refused
   -h          show this help
+  -V          print the version and exit (also --version)
+  --user name drop root: run as this user (and its groups) once the
+              sockets are bound; the database, pid file and log directories
+              must be writable by it
+  -M addr     serve the counters to Prometheus on http://addr/metrics
+              (also --metrics; default: off)
 
 UDP is off unless -u or -U is given: a small request from a forged source
 address can pull a reply of up to 64 KiB onto a victim (reflection attack).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nmdb-go/nmdb/internal/daemon"
 	"github.com/nmdb-go/nmdb/internal/sctp"
+	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/tipc"
 )
@@ -27,7 +28,13 @@ type listener struct {
 
 // serve runs the daemon until a stop signal or a fatal error.
 func serve(opts *options) (err error) {
-	logf, err := daemon.OpenLog(opts.logFile, daemon.IsChild() && opts.logFile != daemon.Stdout)
+	child := daemon.IsChild() // the background copy (until it is ready)
+	if child {
+		if err := leaveWorkDir(opts); err != nil {
+			return err
+		}
+	}
+	logf, err := daemon.OpenLog(opts.logFile, child && opts.logFile != daemon.Stdout)
 	if err != nil {
 		return err
 	}
@@ -37,7 +44,15 @@ func serve(opts *options) (err error) {
 		}
 	}()
 	log := slog.New(slog.NewTextHandler(logf, nil))
-	if daemon.IsChild() {
+	// An error that stops the start goes to the log file too, not only to
+	// the terminal (where the parent of a background copy prints it).
+	ready := false
+	defer func() {
+		if err != nil && !ready && opts.logFile != daemon.Stdout {
+			log.Error("could not start", "err", err)
+		}
+	}()
+	if child {
 		// In the background, standard output may be a pipe or terminal
 		// that goes away; losing it must not kill the daemon.
 		signal.Ignore(syscall.SIGPIPE)
@@ -57,6 +72,23 @@ func serve(opts *options) (err error) {
 	}
 	if err != nil {
 		return err
+	}
+	if opts.metrics != "" {
+		ml, err := metricsListener(opts.metrics)
+		if err != nil {
+			closeListeners(ls)
+			return err
+		}
+		log.Info("serving metrics", "url", "http://"+ml.addr+"/metrics")
+		ls = append(ls, ml)
+	}
+	// Every socket is bound: root is not needed any more.
+	if opts.user != "" {
+		if err := dropPrivileges(opts.user); err != nil {
+			closeListeners(ls)
+			return err
+		}
+		log.Info("running as", "user", opts.user, "uid", os.Getuid(), "gid", os.Getgid())
 	}
 	gcp := applyGCPercent(opts, os.Getenv)
 	srv, err := nmdb.New(nmdb.Config{
@@ -96,10 +128,21 @@ func serve(opts *options) (err error) {
 			return errors.Join(err, stop(srv, ls, nil, log))
 		}
 	}
-	log.Info("nmdb ready", "pid", os.Getpid(), "backend", opts.backend, "db", opts.dbPath,
+	log.Info("nmdb ready", "pid", os.Getpid(), "version", version.String(), "backend", opts.backend, "db", opts.dbPath,
 		"cache_objects", opts.cacheK*1024, "gc_percent", gcp, "read_only", opts.readOnly, "passive", opts.passive)
+	ready = true
 	if err := daemon.Ready(); err != nil {
 		log.Warn("could not tell the parent process that the daemon is ready", "err", err)
+	}
+	if _, err := daemon.Notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving", os.Getpid())); err != nil {
+		log.Warn("could not tell the service manager that the daemon is ready", "err", err)
+	}
+	if child && opts.logFile == daemon.Stdout {
+		// The start-up lines reached the terminal; from now on the log
+		// goes nowhere, and the terminal may go away.
+		if err := daemon.DetachOutput(); err != nil {
+			log.Warn("could not detach from the terminal", "err", err)
+		}
 	}
 
 	var runErr error
@@ -143,6 +186,9 @@ loop:
 // stop shuts the server down (finishing every queued database write),
 // closes the sockets and removes the pid file.
 func stop(srv *nmdb.Server, ls []listener, pid *daemon.PidFile, log *slog.Logger) error {
+	if _, err := daemon.Notify("STOPPING=1"); err != nil {
+		log.Warn("could not tell the service manager that the daemon stops", "err", err)
+	}
 	var errs []error
 	if err := srv.Shutdown(context.Background()); err != nil {
 		errs = append(errs, fmt.Errorf("stop server: %w", err))

@@ -14,18 +14,19 @@ const Stdout = "-"
 // to reopen (SIGHUP). Writes are serialized, so each Write lands whole.
 type LogFile struct {
 	path   string
-	stderr bool
+	stdio  bool
 
 	mu sync.Mutex
 	f  *os.File
 }
 
 // OpenLog opens path for appending, creating it if missing; Stdout ("-")
-// means standard output, which Reopen leaves alone. With stderr set, the
-// file also becomes the process's standard error (file descriptor 2), so
-// that what the runtime itself prints, such as a crash report, is logged too.
-func OpenLog(path string, stderr bool) (*LogFile, error) {
-	l := &LogFile{path: path, stderr: stderr}
+// means standard output, which Reopen leaves alone. With stdio set, the
+// file also becomes the process's standard output and standard error (file
+// descriptors 1 and 2), so that what the runtime itself prints, such as a
+// crash report, is logged too.
+func OpenLog(path string, stdio bool) (*LogFile, error) {
+	l := &LogFile{path: path, stdio: stdio}
 	if path == Stdout {
 		l.f = os.Stdout
 		return l, nil
@@ -46,10 +47,10 @@ func (l *LogFile) open() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log file: %w", err)
 	}
-	if l.stderr {
-		if err := redirectStderr(f); err != nil {
+	if l.stdio {
+		if err := redirectOutput(f); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("log file as standard error: %w", err)
+			return nil, fmt.Errorf("log file as standard output and error: %w", err)
 		}
 	}
 	return f, nil
