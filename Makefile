@@ -7,6 +7,9 @@
 #                   a short fuzz run, and every part listed in TEST_PARTS)
 #   make install    install into $(DESTDIR)$(PREFIX) (default /usr/local)
 #   make uninstall  remove what `make install` installed (same PREFIX, DESTDIR)
+#   make install-service
+#                   install the systemd unit, /etc/default/nmdb, the logrotate
+#                   snippet and the sysusers.d file (opt-in; contrib/systemd)
 #   make lib        build the C library (libnmdb.so.1, libnmdb.a) into ./bin/lib
 #   make bench      compare nmdb with memcached and Redis (docs/BENCH.md)
 #   make clean      remove ./bin and ./nmdb-data
@@ -40,6 +43,9 @@ LDCONFIG    ?= ldconfig
 NMDB_VERSION ?= $(shell sed -n 's/^const Release = "\(.*\)"/\1/p' internal/version/version.go)
 VERSION_STAMP ?= $(shell [ -e .git ] && git describe --always --dirty 2>/dev/null)
 GO_LDFLAGS  := $(if $(VERSION_STAMP),-X github.com/nmdb-go/nmdb/internal/version.build=$(VERSION_STAMP))
+SYSCONFDIR  ?= /etc
+SYSTEMDUNITDIR ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
 LIBBUILD    := $(BINDIR)/lib
 SONAME      := libnmdb.so.1
 CORESONAME  := libnmdb-core.so.1
@@ -50,9 +56,9 @@ LIB_CFLAGS  ?= -O2 -g -Wall -Wextra -Werror
 GO_RT0      = _rt0_$(shell $(GO) env GOARCH)_$(shell $(GO) env GOOS)_lib
 
 # Extra test parts run by `make test`. Extend this line with your target.
-TEST_PARTS  := bench-smoke test-man test-c test-tipc
+TEST_PARTS  := bench-smoke test-man test-c test-service test-tipc
 .PHONY: all build run test deps test-go fmt-check vet staticcheck gotest fuzz \
-	test-c test-man test-tipc bench bench-smoke install uninstall clean lib
+	test-c test-man test-tipc test-service bench bench-smoke install uninstall install-service clean lib
 
 all: build
 
@@ -63,8 +69,14 @@ build:
 run: build
 	$(BINDIR)/nmdb -f -d ./nmdb-data
 
+# A part that cannot run here (a tool missing) writes its name to
+# $(SKIP_FILE); the last line says which parts passed and which were
+# skipped, and a skipped part is never called passed.
+SKIP_FILE   := $(BINDIR)/test-skipped
 test: deps
-	$(MAKE) test-go $(TEST_PARTS)
+	@mkdir -p $(BINDIR) && rm -f $(SKIP_FILE)
+	@$(MAKE) test-go $(TEST_PARTS) SKIP_FILE=$(SKIP_FILE) || { echo "make test: FAILED (the first error is above)"; exit 1; }
+	@bash scripts/test-summary.sh $(SKIP_FILE) go fuzz $(TEST_PARTS)
 
 # Debian packages the tests need (C compiler, mandoc, qemu, ...).
 deps:
@@ -127,6 +139,12 @@ lib:
 	rm -f $(LIBBUILD)/libnmdb.a
 	ar rcs $(LIBBUILD)/libnmdb.a $(LIBOBJ)/shim.o $(LIBOBJ)/ar/*.o
 
+# The service files of contrib/systemd: installed into a temporary DESTDIR,
+# the unit checked with systemd-analyze verify (skipped, and said so, when
+# that is missing).
+test-service:
+	GO="$(GO)" MAKE="$(MAKE)" SKIP_FILE="$(SKIP_FILE)" bash contrib/systemd/test.sh
+
 # TIPC and SCTP scenarios in a qemu VM on a multi-node TIPC cluster
 # (scripts/tipc-vm/README.md); the kernel is fetched once into ~/.cache.
 test-tipc:
@@ -175,6 +193,22 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3)))
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+# The service files, opt-in: the unit (with the installed program's path),
+# /etc/default/nmdb (kept if it exists: the operator's flags), the logrotate
+# snippet and the sysusers.d file that creates the nmdb user. For a real
+# install (DESTDIR empty, as root) the user is created and systemd reloads.
+install-service:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/nmdb.service > $(DESTDIR)$(SYSTEMDUNITDIR)/nmdb.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/nmdb.service
+	install -m 0644 contrib/systemd/nmdb.sysusers $(DESTDIR)$(SYSUSERSDIR)/nmdb.conf
+	install -m 0644 contrib/systemd/nmdb.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/nmdb
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/nmdb ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/default/nmdb"; \
+	else install -m 0644 contrib/systemd/nmdb.default $(DESTDIR)$(SYSCONFDIR)/default/nmdb; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemctl >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/nmdb.conf && systemctl daemon-reload; fi
 
 clean:
 	rm -rf $(BINDIR) ./nmdb-data
