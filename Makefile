@@ -193,6 +193,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1))) \
 		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3)))
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+
 # The service files, opt-in: the unit (with the installed program's path),
 # /etc/default/nmdb (kept if it exists: the operator's flags), the logrotate
 # snippet and the sysusers.d file that creates the nmdb user. For a real

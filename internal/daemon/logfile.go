@@ -13,8 +13,8 @@ const Stdout = "-"
 // the same name, as log rotation needs: rename the file, then ask the daemon
 // to reopen (SIGHUP). Writes are serialized, so each Write lands whole.
 type LogFile struct {
-	path   string
-	stdio  bool
+	path  string
+	stdio bool
 
 	mu sync.Mutex
 	f  *os.File
