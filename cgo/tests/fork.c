@@ -1,8 +1,10 @@
 /*
  * fork.c - the library in programs that fork (libnmdb(3), FORK).
  *
- * usage: fork PORT AFTER
+ * usage: fork PORT AFTER [VPORT VPID]
  *   PORT:  a server on 127.0.0.1 (TCP)
+ *   VPORT, VPID: a second server on 127.0.0.1, and its pid, that this
+ *          program kills
  *   AFTER: "works" if a child whose parent used the library may make new
  *          handles (the shared library), "fails" if nmdb_init() must fail
  *          there at once with ENOTSUP (the static library)
@@ -18,7 +20,10 @@
  *      gets, then 4 threads sharing the handle, and a grandchild doing the
  *      same) or nmdb_init() fails with ENOTSUP, as AFTER says;
  *   5. daemon(3) after use, with the same expectations;
- *   6. the parent's handle still works.
+ *   6. the parent's handle still works;
+ *   7. with VPORT and VPID: a handle loses its server (killed), in a child
+ *      after use if AFTER is "works", else in the parent: calls fail at
+ *      once with a connection errno, and no signal kills the process.
  * Every child runs under alarm(): a child that hangs dies of SIGALRM and
  * fails the test instead of hanging it.
  *
@@ -283,14 +288,50 @@ static int run_daemon(int after)
 	return strcmp(buf, "done") == 0;
 }
 
+/* The server killed by lose_server, and its port. */
+static int victim_port;
+static pid_t victim_pid;
+
+/* lose_server makes a handle on the victim, kills the victim and checks
+ * that calls then fail with a connection error (not a signal, not a
+ * hang). */
+static void lose_server(int unused)
+{
+	nmdb_t *db;
+	int i, r, e;
+
+	(void) unused;
+	db = nmdb_init();
+	QUIET_CHECK(db != NULL, "[lose] nmdb_init: errno %d", errno);
+	QUIET_CHECK(nmdb_add_tcp_server(db, "127.0.0.1", victim_port) == 1,
+			"[lose] add: errno %d", errno);
+	QUIET_CHECK(nmdb_cache_set(db, U("k"), 1, U("v"), 1) == 1,
+			"[lose] set before the kill");
+	QUIET_CHECK(kill(victim_pid, SIGKILL) == 0, "[lose] kill: errno %d", errno);
+	/* The killed server's socket closes once the kernel reaps it. */
+	for (i = 0; i < 100 && kill(victim_pid, 0) == 0; i++)
+		usleep(20000);
+	for (i = 0; i < 4; i++) {
+		errno = 0;
+		r = nmdb_cache_set(db, U("k"), 1, U("v"), 1);
+		e = errno;
+		QUIET_CHECK(r == -1 && (e == ECONNREFUSED || e == ECONNRESET ||
+				e == EPIPE), "[lose] set %d after the kill: %d, "
+				"errno %d (%s)", i, r, e, strerror(e));
+	}
+	QUIET_CHECK(nmdb_free(db) == 1, "[lose] nmdb_free");
+}
+
 int main(int argc, char **argv)
 {
 	pid_t pids[4];
 	int i, ok;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 3 || (strcmp(argv[2], "works") && strcmp(argv[2], "fails"))) {
-		fprintf(stderr, "usage: %s PORT works|fails\n", argv[0]);
+	if ((argc != 3 && argc != 5) ||
+			(strcmp(argv[2], "works") && strcmp(argv[2], "fails"))) {
+		fprintf(stderr, "usage: %s PORT works|fails [VPORT VPID]\n",
+				argv[0]);
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -329,6 +370,21 @@ int main(int argc, char **argv)
 	/* 6. The parent is unaffected. */
 	ops(parent_db, "parent-end", 100);
 	CHECK(nmdb_free(parent_db) == 1, "the parent's handle still works");
+
+	/* 7. A server lost. */
+	if (argc == 5) {
+		victim_port = atoi(argv[3]);
+		victim_pid = (pid_t) atoi(argv[4]);
+		if (after_works) {
+			CHECK(reap(spawn(lose_server, 0), "lose server"),
+					"a child after use loses its server: "
+					"calls fail with a connection errno");
+		} else {
+			lose_server(0);
+			CHECK(1, "the parent loses its server: calls fail "
+					"with a connection errno");
+		}
+	}
 	printf("fork: all %d checks passed\n", checks_passed);
 	return 0;
 }

@@ -221,8 +221,25 @@ echo "# daemons on ports $port1 (TCP and UDP), $port2, $roport (read-only); $dea
 run api ./api "$port1" "$port2" "$roport" "$deadport"
 run api-static ./api-static "$port1" "$port2" "$roport" "$deadport"
 run threads ./threads "$port1"
-run fork ./fork "$port1" works
-run fork-static ./fork-static "$port1" fails
+# fork and fork-static each kill a server of their own.
+start_daemon victim1 -u off || { fail "start daemon victim1"; finish; }
+vport1=$PORT vpid1=$(cat "$tmp/victim1.pid")
+start_daemon victim2 -u off || { fail "start daemon victim2"; finish; }
+vport2=$PORT vpid2=$(cat "$tmp/victim2.pid")
+run fork ./fork "$port1" works "$vport1" "$vpid1"
+run fork-static ./fork-static "$port1" fails "$vport2" "$vpid2"
+# The victims are gone (killed, or left to the cleanup if a test failed
+# before killing them).
+keep=()
+for p in "${pids[@]}"; do
+	if [ "$p" = "$vpid1" ] || [ "$p" = "$vpid2" ]; then
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	else
+		keep+=("$p")
+	fi
+done
+pids=("${keep[@]}")
 run leak ./leak "$port1" "${LEAK_ROUNDS:-2000}"
 check "nmdb-stats of the installed tree" sh -c \
 	"'$prefix/bin/nmdb-stats' tcp 127.0.0.1 $port1 >stats.out &&
