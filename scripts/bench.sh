@@ -84,7 +84,7 @@ if [ "$(id -u)" -eq 0 ]; then memcached_user=(-u root); fi
 start_nmdb() {
 	mkdir -p "$work/$1"
 	"$NMDB" -f -d "$work/$1/db" -l off -s off -t "$2" -T 127.0.0.1 -u "$2" -U 127.0.0.1 \
-		-c "$3" -o "$work/$1/log" &
+		-c "$3" -m 2048 -o "$work/$1/log" &
 	pids+=($!)
 	last_pid=$!
 }

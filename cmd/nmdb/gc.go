@@ -36,3 +36,32 @@ func applyGCPercent(o *options, getenv func(string) string) int {
 	debug.SetGCPercent(p)
 	return p
 }
+
+// memoryFixed is what the memory limit allows besides the cache: the
+// database queue's buffers (2 x 32 MiB at most), connection buffers, the
+// runtime's own.
+const memoryFixed = 96 << 20
+
+// memoryLimit returns the soft memory limit the daemon gives the Go
+// runtime for a cache of cacheBytes, and false when it leaves the
+// runtime's own: the GOMEMLIMIT environment variable, which the runtime
+// has applied already, wins. Without a limit the heap may grow by the
+// garbage collector's target (-g, 50 %) over the live data, which a full
+// cache mostly is; with it, the collector runs sooner once the heap
+// nears the cache's bound plus an eighth plus memoryFixed.
+func memoryLimit(cacheBytes int64, getenv func(string) string) (int64, bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	return cacheBytes + cacheBytes/8 + memoryFixed, true
+}
+
+// applyMemoryLimit sets the memory limit (see memoryLimit) and returns the
+// one in effect.
+func applyMemoryLimit(cacheBytes int64, getenv func(string) string) int64 {
+	if l, ok := memoryLimit(cacheBytes, getenv); ok {
+		debug.SetMemoryLimit(l)
+		return l
+	}
+	return debug.SetMemoryLimit(-1)
+}

@@ -18,6 +18,8 @@ const (
 	defaultTIPCLower = 10
 	defaultPort      = 26010
 	defaultCacheK    = 128
+	defaultCacheMiB  = 64 // nmdb.DefaultCacheBytes in MiB
+	maxCacheMiB      = math.MaxInt64 >> 20
 	defaultLogFile   = "-"
 	offValue         = "off"
 	maxCacheK        = math.MaxInt / 1024 // -c x 1024 must fit an int
@@ -48,6 +50,7 @@ type options struct {
 	sctpAddr     string
 
 	cacheK     int
+	cacheMiB   int // -m
 	gcPercent  int // -g; 0: not given
 	logFile    string
 	pidFile    string
@@ -152,6 +155,13 @@ func optionTable() []option {
 			}
 			return nil
 		}},
+		{'m', "memory", true, func(p *parsed, v string) (err error) {
+			p.o.cacheMiB, err = parseRange(v, 1, maxCacheMiB)
+			if err != nil {
+				return fmt.Errorf("cache memory %q is not a number of MiB from 1 to %d", v, maxCacheMiB)
+			}
+			return nil
+		}},
 		{'g', "", true, func(p *parsed, v string) (err error) {
 			p.o.gcPercent, err = parseRange(v, 1, maxGCPercent)
 			if err != nil {
@@ -217,6 +227,7 @@ func parseTable(table []option, args []string, backends []string) (*options, err
 		sctp:      true,
 		sctpPort:  defaultPort,
 		cacheK:    defaultCacheK,
+		cacheMiB:  defaultCacheMiB,
 		logFile:   defaultLogFile,
 	}}
 	for i := 0; i < len(args); i++ {
@@ -391,8 +402,8 @@ func listenHost(v string) string {
 func printUsage(w io.Writer, backends []string) {
 	fmt.Fprintf(w, `Usage: nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
             [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
-            [-c nobj] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
-            [-V] [--user name] [-M addr]
+            [-c nobj] [-m MiB] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r]
+            [-h] [-V] [--user name] [-M addr]
 
 nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
 
@@ -407,6 +418,9 @@ nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
   -s port     SCTP port, or "off" for no SCTP (default %[5]d)
   -S addr     SCTP address to listen on (default: all addresses)
   -c nobj     cache size in thousands of objects, x 1024 (default %[6]d)
+  -m MiB      cache size in MiB: keys, values and a per-object overhead;
+              the process stays within about 1.2 times this plus a fixed
+              amount (default %[8]d; also --memory MiB)
   -g percent  memory the garbage collector lets the heap grow by over the
               live data before it runs, in percent (like GOGC): lower uses
               less memory and more CPU while sets evict cached objects
@@ -435,5 +449,5 @@ Signals: SIGTERM, SIGINT stop after every queued database write is done;
 SIGHUP reopens the log file; SIGUSR1 switches to read-only mode; SIGUSR2
 toggles passive mode.
 `, strings.Join(backends, ", "), defaultBackend, defaultDBPath, defaultTIPCLower,
-		defaultPort, defaultCacheK, defaultGCPercent)
+		defaultPort, defaultCacheK, defaultGCPercent, defaultCacheMiB)
 }

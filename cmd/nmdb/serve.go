@@ -91,13 +91,18 @@ func serve(opts *options) (err error) {
 		log.Info("running as", "user", opts.user, "uid", os.Getuid(), "gid", os.Getgid())
 	}
 	gcp := applyGCPercent(opts, os.Getenv)
+	cacheBytes := int64(opts.cacheMiB) << 20
+	memLimit := applyMemoryLimit(cacheBytes, os.Getenv)
+	faults := make(chan error, 1)
 	srv, err := nmdb.New(nmdb.Config{
 		Backend:      opts.backend,
 		DBPath:       opts.dbPath,
 		CacheObjects: opts.cacheK * 1024,
+		CacheBytes:   cacheBytes,
 		ReadOnly:     opts.readOnly,
 		Passive:      opts.passive,
 		Logger:       log,
+		OnStoreFault: func(err error) { faults <- err },
 	})
 	if err != nil {
 		closeListeners(ls)
@@ -129,7 +134,8 @@ func serve(opts *options) (err error) {
 		}
 	}
 	log.Info("nmdb ready", "pid", os.Getpid(), "version", version.String(), "backend", opts.backend, "db", opts.dbPath,
-		"cache_objects", opts.cacheK*1024, "gc_percent", gcp, "read_only", opts.readOnly, "passive", opts.passive)
+		"cache_objects", opts.cacheK*1024, "cache_mib", opts.cacheMiB, "memory_limit", memLimit, "gc_percent", gcp,
+		"read_only", opts.readOnly, "passive", opts.passive)
 	ready = true
 	if err := daemon.Ready(); err != nil {
 		log.Warn("could not tell the parent process that the daemon is ready", "err", err)
@@ -172,6 +178,15 @@ loop:
 				log.Info("stopping: finishing queued database work", "signal", sig.String())
 				break loop
 			}
+		case err := <-faults:
+			// The store cannot be written any more: writes have been
+			// refused since the fault. Stop cleanly: nothing more is
+			// acknowledged, and a restart replays the log once the
+			// cause (a full or failing disk) is dealt with.
+			log.Error("stopping: the database could not be written; every write acknowledged as synced is on disk; restart nmdb once the cause is fixed",
+				"err", err)
+			runErr = fmt.Errorf("the database could not be written: %w", err)
+			break loop
 		case err := <-errc:
 			if err != nil {
 				log.Error("stopping", "err", err)

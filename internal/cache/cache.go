@@ -16,6 +16,7 @@ package cache
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -35,9 +36,36 @@ const minShardBytes = 1 << 20
 // the map's spare room.
 const ObjectOverhead = 128
 
-// hdr is the size of the header at the start of an entry's allocation: its
-// size as allocated (a uint32).
-const hdr = 4
+// maxSmall is the largest allocation the Go runtime serves from its size
+// classes; larger ones are rounded up to whole pages.
+const (
+	maxSmall = 32 << 10
+	pageSize = 8 << 10
+)
+
+// smallSizes are the sizes the allocator rounds small allocations up to, in
+// increasing order. They are found once, by growing a nil slice to each
+// size just past the previous one: append gives a new slice the capacity
+// the allocator really provides.
+var smallSizes = func() []int {
+	var sizes []int
+	for n := 1; n <= maxSmall; {
+		c := cap(append([]byte(nil), make([]byte, n)...))
+		sizes = append(sizes, c)
+		n = c + 1
+	}
+	return sizes
+}()
+
+// allocSize returns the size of the memory the allocator gives for n
+// bytes.
+func allocSize(n int) int {
+	if n > maxSmall {
+		return (n + pageSize - 1) &^ (pageSize - 1)
+	}
+	i, _ := slices.BinarySearch(smallSizes, n)
+	return smallSizes[i]
+}
 
 // An entry's metadata word (see ref) holds the key's and the value's
 // lengths and the shard clock when the entry last moved to the front.
@@ -57,8 +85,8 @@ const (
 const _ = uint(lenMask - wire.MaxData)
 
 // ref is what the LRU stores for an entry, indexed by the key's 64-bit
-// hash: a pointer to one allocation holding a header (the allocation's
-// size), the key and then the value, and a metadata word. The key is compared on every lookup, so keys whose
+// hash: a pointer to one allocation holding the key and then the value,
+// and a metadata word. The key is compared on every lookup, so keys whose
 // hashes collide are told apart (the later one replaces the other, as an
 // eviction would). The value's bytes are overwritten in place by a later
 // set that fits. A uint64 map key and a 16-byte value keep golang-lru's
@@ -76,15 +104,17 @@ func makeMeta(klen, vlen int, tick uint32) uint64 {
 	return uint64(klen) | uint64(vlen)<<lenBits | uint64(tick&tickMask)<<tickShift
 }
 
-// size returns the size of r's allocation.
-func (r ref) size() int { return int(*(*uint32)(r.p)) }
+// size returns the size of r's allocation. A value overwritten in place is
+// never of another size class than the one allocated (see put), so this
+// is the size allocated.
+func (r ref) size() int { return allocSize(r.klen() + r.vlen()) }
 
 // cost returns what r counts for against the byte bound.
 func (r ref) cost() int64 { return int64(r.size()) + ObjectOverhead }
 
 // is reports whether r is the entry of key.
 func (r ref) is(key []byte) bool {
-	return r.klen() == len(key) && string(unsafe.Slice((*byte)(unsafe.Add(r.p, hdr)), len(key))) == string(key)
+	return r.klen() == len(key) && string(unsafe.Slice((*byte)(r.p), len(key))) == string(key)
 }
 
 // value returns r's value.
@@ -93,7 +123,7 @@ func (r ref) value() []byte {
 	if n == 0 {
 		return []byte{} // no pointer past the allocation's end
 	}
-	return unsafe.Slice((*byte)(unsafe.Add(r.p, hdr+r.klen())), n)
+	return unsafe.Slice((*byte)(unsafe.Add(r.p, r.klen())), n)
 }
 
 // Cache is a sharded LRU cache of byte strings, bounded by a total number of
@@ -264,23 +294,22 @@ func (s *Shard) put(key, val []byte) {
 	s.clock++
 	h := maphash.Bytes(s.seed, key)
 	old, had := s.lru.Peek(h)
-	need := hdr + len(key) + len(val)
-	if had && old.is(key) && need <= old.size() {
-		// Overwrite in place; the bytes beyond a shorter value stay
-		// unused (and counted) until the entry is replaced.
-		copy(unsafe.Slice((*byte)(old.p), need)[hdr+len(key):], val)
+	need := len(key) + len(val)
+	if had && old.is(key) && len(val) <= old.vlen() && allocSize(need) == old.size() {
+		// Overwrite in place, never past the old value (the allocator
+		// may have packed small allocations together) and only within
+		// the same size class, so that the count stays right; the bytes
+		// beyond a shorter value stay unused until the entry is
+		// replaced.
+		copy(unsafe.Slice((*byte)(old.p), need)[len(key):], val)
 		old.meta = makeMeta(len(key), len(val), tick)
 		s.lru.Add(h, old)
 		return
 	}
-	// One allocation holds the header, the key and the value. Growing a
-	// nil slice gives it the capacity the allocator really provides,
-	// which is what it is counted for.
-	buf := append([]byte(nil), make([]byte, need)...)
-	buf = buf[:cap(buf)]
-	*(*uint32)(unsafe.Pointer(unsafe.SliceData(buf))) = uint32(len(buf))
-	copy(buf[hdr:], key)
-	copy(buf[hdr+len(key):], val)
+	// One allocation holds the key and the value.
+	buf := make([]byte, need)
+	copy(buf, key)
+	copy(buf[len(key):], val)
 	r := ref{p: unsafe.Pointer(unsafe.SliceData(buf)), meta: makeMeta(len(key), len(val), tick)}
 	if had {
 		// Replaced in place in the LRU: no callback.

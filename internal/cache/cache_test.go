@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"testing"
+
+	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
 func TestBoundAndOps(t *testing.T) {
@@ -320,3 +322,75 @@ func BenchmarkCacheChurn(b *testing.B) {
 
 // noByteBound is a byte bound no test reaches.
 const noByteBound = 1 << 40
+
+// TestAllocSize: allocSize is the capacity the allocator gives, for sizes
+// in and between every size class and pages beyond.
+func TestAllocSize(t *testing.T) {
+	for n := 1; n <= 3*wire.MaxData; n += 1 + n/64 {
+		for _, m := range []int{n, n + 1} {
+			if got, want := allocSize(m), cap(append([]byte(nil), make([]byte, m)...)); got != want {
+				t.Fatalf("allocSize(%d) = %d, the allocator gives %d", m, got, want)
+			}
+		}
+	}
+}
+
+// TestByteBound: the cache keeps its counted bytes within the bound,
+// whatever the value sizes, evicts the oldest, counts evictions but not
+// deletes, and its count goes back to 0 once it is emptied.
+func TestByteBound(t *testing.T) {
+	const bound = 4 << 20
+	c := New(1<<20, bound)
+	sizes := []int{64000, 32769, 100, 40000, 0, 65000}
+	val := make([]byte, 65000)
+	const n = 2000
+	for i := range n {
+		key := []byte(fmt.Sprint("key", i))
+		sh := c.Shard(key)
+		sh.Lock()
+		sh.Set(key, val[:sizes[i%len(sizes)]])
+		sh.Unlock()
+		if b := c.Bytes(); b > bound {
+			t.Fatalf("after %d sets: %d bytes counted, bound %d", i+1, b, bound)
+		}
+	}
+	objs, ev := c.Len(), c.Evictions()
+	if ev == 0 || uint64(objs)+ev != n {
+		t.Fatalf("%d objects and %d evictions after %d sets", objs, ev, n)
+	}
+	// The newest are there, the oldest gone.
+	sh := c.Shard([]byte("key1999"))
+	sh.Lock()
+	_, newest := sh.Get([]byte("key1999"))
+	sh.Unlock()
+	sh = c.Shard([]byte("key0"))
+	sh.Lock()
+	_, oldest := sh.Get([]byte("key0"))
+	sh.Unlock()
+	if !newest || oldest {
+		t.Fatalf("newest cached %v, oldest cached %v", newest, oldest)
+	}
+	// Overwrites in place and with other sizes keep the count exact.
+	for i := n - 50; i < n; i++ {
+		key := []byte(fmt.Sprint("key", i))
+		sh := c.Shard(key)
+		sh.Lock()
+		sh.Set(key, val[:sizes[(i+1)%len(sizes)]])
+		sh.Set(key, val[:sizes[(i+1)%len(sizes)]/2])
+		sh.Unlock()
+	}
+	ev = c.Evictions()
+	for i := range n {
+		key := []byte(fmt.Sprint("key", i))
+		sh := c.Shard(key)
+		sh.Lock()
+		sh.Delete(key)
+		sh.Unlock()
+	}
+	if b, l := c.Bytes(), c.Len(); b != 0 || l != 0 {
+		t.Fatalf("emptied cache counts %d bytes, %d objects", b, l)
+	}
+	if got := c.Evictions(); got != ev {
+		t.Fatalf("deletes counted as evictions: %d, then %d", ev, got)
+	}
+}
