@@ -21,7 +21,10 @@
  *      same) or nmdb_init() fails with ENOTSUP, as AFTER says;
  *   5. daemon(3) after use, with the same expectations;
  *   6. the parent's handle still works;
- *   7. with VPORT and VPID: a handle loses its server (killed), in a child
+ *   7. (AFTER "works") generations of processes, each forking after using
+ *      the library, until nmdb_init() fails with ENOTSUP (each generation
+ *      costs the C library a link map) or 30 generations worked;
+ *   8. with VPORT and VPID: a handle loses its server (killed), in a child
  *      after use if AFTER is "works", else in the parent: calls fail at
  *      once with a connection errno, and no signal kills the process.
  * Every child runs under alarm(): a child that hangs dies of SIGALRM and
@@ -288,6 +291,44 @@ static int run_daemon(int after)
 	return strcmp(buf, "done") == 0;
 }
 
+/* chain runs generation gen: it uses the library, then forks the next
+ * generation and exits with its status. The last generation exits 0 when
+ * nmdb_init() fails with ENOTSUP or at generation 30. */
+static void chain(int gen)
+{
+	nmdb_t *db;
+	char tag[32];
+	pid_t pid;
+	int st;
+
+	snprintf(tag, sizeof(tag), "chain-%d", gen);
+	errno = 0;
+	db = nmdb_init();
+	if (db == NULL) {
+		QUIET_CHECK(errno == ENOTSUP && gen > 1,
+				"[%s] nmdb_init: errno %d", tag, errno);
+		printf("# generation %d: nmdb_init fails with ENOTSUP\n", gen);
+		return;
+	}
+	QUIET_CHECK(nmdb_add_tcp_server(db, "127.0.0.1", port) == 1,
+			"[%s] add: errno %d", tag, errno);
+	ops(db, tag, 10);
+	if (gen == 30)
+		return;
+	fflush(stdout);
+	pid = fork();
+	QUIET_CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		alarm(CHILD_LIMIT);
+		chain(gen + 1);
+		fflush(stdout);
+		_exit(0);
+	}
+	QUIET_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+			WEXITSTATUS(st) == 0, "[%s] next generation", tag);
+	nmdb_free(db);
+}
+
 /* The server killed by lose_server, and its port. */
 static int victim_port;
 static pid_t victim_pid;
@@ -371,7 +412,12 @@ int main(int argc, char **argv)
 	ops(parent_db, "parent-end", 100);
 	CHECK(nmdb_free(parent_db) == 1, "the parent's handle still works");
 
-	/* 7. A server lost. */
+	/* 7. Generations forking after use. */
+	if (after_works)
+		CHECK(reap(spawn(chain, 1), "chain"), "generations forking after "
+				"use work until nmdb_init fails with ENOTSUP");
+
+	/* 8. A server lost. */
 	if (argc == 5) {
 		victim_port = atoi(argv[3]);
 		victim_pid = (pid_t) atoi(argv[4]);
