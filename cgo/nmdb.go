@@ -90,7 +90,7 @@ func client(h C.uintptr_t) *libnmdb.Client {
 }
 
 // fail stores errno in *e (when e is not NULL) and returns ret.
-func fail[T C.int | C.ssize_t](e *C.int, errno syscall.Errno, ret T) T {
+func fail[T C.int | C.ssize_t | C.uintptr_t](e *C.int, errno syscall.Errno, ret T) T {
 	if e != nil {
 		*e = C.int(errno)
 	}
@@ -185,6 +185,25 @@ func validPort(port C.int) bool {
 //export nmdbgo_new
 func nmdbgo_new() C.uintptr_t {
 	return C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{})))
+}
+
+//export nmdbgo_sharding
+func nmdbgo_sharding(h C.uintptr_t, rule *C.char, e *C.int) C.uintptr_t {
+	c := client(h)
+	if c == nil || rule == nil {
+		return fail(e, syscall.EINVAL, C.uintptr_t(0))
+	}
+	r, err := libnmdb.ParseSharding(C.GoString(rule))
+	if err != nil {
+		return fail(e, syscall.EINVAL, C.uintptr_t(0))
+	}
+	if c.NumServers() > 0 {
+		// The rule of a client is fixed once it places keys.
+		return fail(e, syscall.EBUSY, C.uintptr_t(0))
+	}
+	nh := cgo.NewHandle(libnmdb.New(libnmdb.Options{Sharding: r}))
+	nmdbgo_free(h)
+	return C.uintptr_t(nh)
 }
 
 //export nmdbgo_free

@@ -52,6 +52,15 @@ int nmdb_add_udp_server(nmdb_t *db, const char *addr, int port);
 int nmdb_add_sctp_server(nmdb_t *db, const char *addr, int port);
 int nmdb_free(nmdb_t *db);
 
+/* Sharding rule of the handle: "classic" (the default, the rule of classic
+ * nmdb clients) or "rendezvous" (spreads keys evenly, moves few keys when
+ * servers are added or removed). Call it before adding servers; nmdb_init()
+ * applies the environment variable NMDB_SHARDING this way, and fails (NULL,
+ * errno EINVAL) when it names no rule. 1 on success; 0 on failure, with
+ * errno EINVAL for an unknown rule and EBUSY once servers were added. See
+ * libnmdb(3). */
+int nmdb_set_sharding(nmdb_t *db, const char *rule);
+
 /* Get: the size of the value copied into val; -1 if the key is not found;
  * -2 on error, also when the value does not fit in vsize bytes. */
 ssize_t nmdb_get(nmdb_t *db, const unsigned char *key, size_t ksize,

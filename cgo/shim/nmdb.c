@@ -48,7 +48,7 @@ enum { MODE_PLAIN, MODE_SYNC, MODE_CACHE };
 
 /* The core's entry points. */
 #define CORE_FUNCS(X) X(new) X(free) X(add) X(get) X(set) X(del) X(cas) \
-	X(incr) X(firstkey) X(nextkey) X(stats)
+	X(incr) X(firstkey) X(nextkey) X(stats) X(sharding)
 
 struct core {
 	pid_t pid; /* the process that started it */
@@ -242,6 +242,7 @@ API nmdb_t *nmdb_init(void)
 {
 	int err = 0;
 	const struct core *c = core_get(&err);
+	const char *rule = getenv("NMDB_SHARDING");
 	nmdb_t *db;
 
 	if (c == NULL) {
@@ -254,7 +255,29 @@ API nmdb_t *nmdb_init(void)
 	db->pid = c->pid;
 	db->core = c;
 	db->h = c->new();
+	if (rule != NULL && *rule != '\0' && !nmdb_set_sharding(db, rule)) {
+		err = errno;
+		nmdb_free(db);
+		errno = err;
+		return NULL;
+	}
 	return db;
+}
+
+API int nmdb_set_sharding(nmdb_t *db, const char *rule)
+{
+	int e = 0;
+	uintptr_t h;
+
+	if (!usable(db))
+		return 0;
+	h = db->core->sharding(db->h, (char *) rule, &e);
+	if (h == 0) {
+		errno = e;
+		return 0;
+	}
+	db->h = h;
+	return 1;
 }
 
 API int nmdb_free(nmdb_t *db)

@@ -374,6 +374,132 @@ static void test_sharding(int port1, int port2, nmdb_t *two)
 	EXPECT(nmdb_free(h[1]), 1);
 }
 
+/* The rendezvous rule (libnmdb(3)): FNV-1a, then MurmurHash3's 64-bit
+ * finalizer. */
+static uint64_t mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t hash64(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return mix64(h);
+}
+
+/* The server of key among 127.0.0.1:ports[0] and :ports[1] (in sharding
+ * order) under the rendezvous rule. */
+static int rendezvous(const char *key, size_t klen, const int ports[2])
+{
+	char id[32];
+	uint64_t kh = hash64(U(key), klen), w[2];
+	int s;
+
+	for (s = 0; s < 2; s++) {
+		size_t n = (size_t) snprintf(id, sizeof(id), "127.0.0.1:%d", ports[s]);
+		w[s] = mix64(kh ^ hash64(U(id), n));
+	}
+	return w[1] > w[0];
+}
+
+/* count_spread stores 200 user:N keys (cache only) through db, which holds
+ * both servers, checks each is on the server want picks (NULL: the classic
+ * rule), and counts them per server into on. */
+static void count_spread(nmdb_t *db, nmdb_t *h[2], const int ports[2],
+		int (*want)(const char *, size_t, const int[2]), int on[2])
+{
+	char key[32];
+	size_t klen;
+	int i, s, idx;
+
+	on[0] = on[1] = 0;
+	for (i = 0; i < 200; i++) {
+		klen = (size_t) snprintf(key, sizeof(key), "user:%d", i);
+		QUIET_CHECK(nmdb_cache_set(db, U(key), klen, U("v"), 1) == 1,
+				"cache_set %s", key);
+		idx = want != NULL ? want(key, klen, ports) :
+				(int) (key_hash(U(key), klen) % 2);
+		for (s = 0; s < 2; s++) {
+			ssize_t r = nmdb_cache_get(h[s], U(key), klen, buf, sizeof(buf));
+			QUIET_CHECK(r == (s == idx ? 1 : -1),
+					"%s on server %d: got %zd", key, s, r);
+		}
+		on[idx]++;
+		QUIET_CHECK(nmdb_cache_del(db, U(key), klen) == 1,
+				"cache_del %s", key);
+	}
+}
+
+static void test_rendezvous(int port1, int port2)
+{
+	nmdb_t *h[2], *db;
+	int ports[2], on[2];
+
+	if (port_order(port1) < port_order(port2)) {
+		ports[0] = port1;
+		ports[1] = port2;
+	} else {
+		ports[0] = port2;
+		ports[1] = port1;
+	}
+	h[0] = tcp_handle(ports[0]);
+	h[1] = tcp_handle(ports[1]);
+
+	/* The classic rule reads half of a key: user:N all go one way. */
+	db = tcp_handle(port1);
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", port2), 1);
+	count_spread(db, h, ports, NULL, on);
+	CHECK(on[0] == 0 || on[1] == 0,
+			"classic: 200 user:N keys on one of 2 servers (%d + %d)",
+			on[0], on[1]);
+	EXPECT_ERRNO(nmdb_set_sharding(db, "rendezvous"), 0, EBUSY);
+	EXPECT(nmdb_free(db), 1);
+
+	db = nmdb_init();
+	EXPECT_ERRNO(nmdb_set_sharding(db, "modulo"), 0, EINVAL);
+	EXPECT_ERRNO(nmdb_set_sharding(db, NULL), 0, EINVAL);
+	EXPECT(nmdb_set_sharding(db, "rendezvous"), 1);
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", port1), 1);
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", port2), 1);
+	count_spread(db, h, ports, rendezvous, on);
+	CHECK(on[0] > 60 && on[1] > 60,
+			"rendezvous: 200 user:N keys spread over 2 servers (%d + %d)",
+			on[0], on[1]);
+	EXPECT(nmdb_free(db), 1);
+
+	/* The rule from the environment, read by nmdb_init. */
+	setenv("NMDB_SHARDING", "rendezvous", 1);
+	db = nmdb_init();
+	CHECK(db != NULL, "nmdb_init with NMDB_SHARDING=rendezvous");
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", port2), 1);
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", port1), 1);
+	count_spread(db, h, ports, rendezvous, on);
+	CHECK(on[0] > 60 && on[1] > 60,
+			"NMDB_SHARDING=rendezvous: keys placed by rendezvous (%d + %d)",
+			on[0], on[1]);
+	EXPECT(nmdb_free(db), 1);
+	setenv("NMDB_SHARDING", "modulo", 1);
+	errno = 0;
+	db = nmdb_init();
+	CHECK(db == NULL && errno == EINVAL,
+			"nmdb_init with NMDB_SHARDING=modulo fails with EINVAL");
+	unsetenv("NMDB_SHARDING");
+
+	EXPECT(nmdb_free(h[0]), 1);
+	EXPECT(nmdb_free(h[1]), 1);
+}
+
 int main(int argc, char **argv)
 {
 	int port1, port2, roport, deadport;
@@ -404,6 +530,7 @@ int main(int argc, char **argv)
 	test_stats(db, two, deadport);
 	test_read_only(roport);
 	test_sharding(port1, port2, two);
+	test_rendezvous(port1, port2);
 
 	EXPECT(nmdb_free(two), 1);
 	EXPECT(nmdb_free(db), 1);

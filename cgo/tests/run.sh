@@ -145,8 +145,8 @@ check "nmdb.pc has the prefix substituted" \
 protos "$prefix/include/nmdb.h" | sed 's/(.*//; s/.*\(nmdb_[a-z_]*\)$/\1/' | sort >"$tmp/header.names"
 nm -D --defined-only "$prefix/lib/libnmdb.so.1" | awk '{print $3}' | grep '^nmdb_' | sort >"$tmp/shared.names"
 nm --defined-only "$prefix/lib/libnmdb.a" 2>/dev/null | awk '$2 == "T" {print $3}' | grep '^nmdb_' | sort >"$tmp/static.names"
-check "nmdb.h declares 21 functions" \
-	test "$(wc -l <"$tmp/header.names")" -eq 21
+check "nmdb.h declares 22 functions" \
+	test "$(wc -l <"$tmp/header.names")" -eq 22
 for kind in shared static; do
 	if diff -u "$tmp/header.names" "$tmp/$kind.names"; then
 		pass "the $kind library exports exactly the functions of nmdb.h"
