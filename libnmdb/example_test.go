@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
 
 // startExampleServer starts an in-process server with a pebble database in
@@ -19,17 +19,14 @@ func startExampleServer() (port int, stop func()) {
 	if err != nil {
 		panic(err)
 	}
-	srv, err := nmdb.New(nmdb.Config{DBPath: dir})
+	srv, err := nmdbtest.StartAt("tcp", "127.0.0.1:0", nmdb.Config{DBPath: dir})
 	if err != nil {
 		panic(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go srv.ServeTCP(l)
-	return l.Addr().(*net.TCPAddr).Port, func() {
-		srv.Shutdown(context.Background())
+	return srv.Port(), func() {
+		if err := srv.Stop(); err != nil {
+			panic(err)
+		}
 		os.RemoveAll(dir)
 	}
 }

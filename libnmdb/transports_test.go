@@ -1,7 +1,6 @@
 package libnmdb_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -11,25 +10,13 @@ import (
 	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 	"github.com/nmdb-go/nmdb/tipc"
 )
 
 // servePacket serves pc with a fresh server until the test ends.
 func servePacket(t *testing.T, pc net.PacketConn, tr nmdb.Transport) {
-	srv, err := nmdb.New(nmdb.Config{DBPath: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServePacket(pc, tr) }()
-	t.Cleanup(func() {
-		if err := srv.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-		if err := <-done; !errors.Is(err, nmdb.ErrServerClosed) {
-			t.Error(err)
-		}
-	})
+	nmdbtest.StartPacket(t, pc, tr, nmdb.Config{})
 }
 
 // TestTIPC runs every operation over TIPC where the kernel has it; where

@@ -31,15 +31,15 @@ func u32s(b []byte, v ...uint32) []byte {
 func (ts *testServer) stillServes() {
 	ts.t.Helper()
 	c := ts.dial()
-	expect(ts.t, "set after bad input", c.do(setReq("alive", "yes", normal)), wire.CodeOK)
-	expectVal(ts.t, "get after bad input", c.do(getReq("alive", normal)), "yes")
+	expect(ts.t, "set after bad input", c.Do(setReq("alive", "yes", normal)), wire.CodeOK)
+	expectVal(ts.t, "get after bad input", c.Do(getReq("alive", normal)), "yes")
 }
 
 // expectClosed checks that the server closes c (after any replies).
 func expectClosed(t *testing.T, c *client) {
 	t.Helper()
-	_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
-	_, err := io.Copy(io.Discard, c.c)
+	_ = c.Conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	_, err := io.Copy(io.Discard, c.Conn)
 	// A reset is a close too: the server may leave unread input behind.
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("connection not closed: %v", err)
@@ -77,8 +77,8 @@ func TestBadMessagesTCP(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	c := ts.dial()
 	for _, bm := range badMessages {
-		c.sendRaw(bm.msg)
-		r := c.recv()
+		c.SendRaw(bm.msg)
+		r := c.Recv()
 		id := uint32(7)
 		if len(bm.msg) < 4 {
 			id = 0
@@ -87,7 +87,7 @@ func TestBadMessagesTCP(t *testing.T) {
 			t.Fatalf("%s: reply id %d", bm.name, r.ID)
 		}
 		expectErr(t, bm.name, r, bm.code)
-		expect(t, bm.name+": then get", c.do(getReq("x", normal)), wire.CodeNotIn)
+		expect(t, bm.name+": then get", c.Do(getReq("x", normal)), wire.CodeNotIn)
 	}
 	st := ts.s.Stats()
 	if st[wire.StatVersionMismatch] != 2 || st[wire.StatUnknownRequests] != 2 ||
@@ -103,11 +103,11 @@ func TestBadFramesTCP(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	for i, prefix := range []uint32{0, 1, 7, wire.TCPPrefix + wire.MaxMessage + 1, 0x7fffffff, 0xffffffff} {
 		c := ts.dial()
-		expect(t, "get before", c.do(getReq("x", normal)), wire.CodeNotIn)
-		if _, err := c.c.Write(u32s(nil, prefix)); err != nil {
+		expect(t, "get before", c.Do(getReq("x", normal)), wire.CodeNotIn)
+		if _, err := c.Conn.Write(u32s(nil, prefix)); err != nil {
 			t.Fatal(err)
 		}
-		expectErr(t, "bad prefix", c.recv(), wire.ErrCodeBroken)
+		expectErr(t, "bad prefix", c.Recv(), wire.ErrCodeBroken)
 		expectClosed(t, c)
 		if n := ts.stat(wire.StatConnsClosed); n != uint64(i+1) {
 			t.Fatalf("prefix %#x: conns closed = %d, want %d", prefix, n, i+1)
@@ -123,10 +123,10 @@ func TestTruncatedAndGarbageTCP(t *testing.T) {
 	// A frame that promises more than is sent, then the client leaves.
 	c := ts.dial()
 	msg := append(u32s(nil, 4+1000), header(1, 1, wire.OpGet, 0)...)
-	if _, err := c.c.Write(msg); err != nil {
+	if _, err := c.Conn.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.c.(*net.TCPConn).CloseWrite()
+	_ = c.Conn.(*net.TCPConn).CloseWrite()
 	expectClosed(t, c)
 	ts.stillServes()
 
@@ -134,10 +134,10 @@ func TestTruncatedAndGarbageTCP(t *testing.T) {
 	c = ts.dial()
 	req, _ := wire.AppendRequest(nil, &wire.Request{Op: wire.OpSet, Key: []byte("k"), Val: make([]byte, 60000)})
 	frame := append(u32s(nil, uint32(4+len(req))), req...)
-	if _, err := c.c.Write(frame[:30000]); err != nil {
+	if _, err := c.Conn.Write(frame[:30000]); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.c.(*net.TCPConn).CloseWrite()
+	_ = c.Conn.(*net.TCPConn).CloseWrite()
 	expectClosed(t, c)
 	ts.stillServes()
 
@@ -153,8 +153,8 @@ func TestTruncatedAndGarbageTCP(t *testing.T) {
 			// A plausible length, so that the content reaches the decoder.
 			binary.BigEndian.PutUint32(junk, uint32(min(len(junk), 12+rng.IntN(100))))
 		}
-		_, _ = c.c.Write(junk)
-		_ = c.c.(*net.TCPConn).CloseWrite()
+		_, _ = c.Conn.Write(junk)
+		_ = c.Conn.(*net.TCPConn).CloseWrite()
 		expectClosed(t, c)
 	}
 	ts.stillServes()
@@ -172,7 +172,7 @@ func TestIdleAndSilentClients(t *testing.T) {
 
 	c := ts.dial()
 	big := bytes.Repeat([]byte("z"), 60000)
-	expect(t, "set big", c.do(wire.Request{Op: wire.OpSet, Key: []byte("big"), Val: big}), wire.CodeOK)
+	expect(t, "set big", c.Do(wire.Request{Op: wire.OpSet, Key: []byte("big"), Val: big}), wire.CodeOK)
 	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("big")})
 	frame := append(u32s(nil, uint32(4+len(req))), req...)
 	batch := bytes.Repeat(frame, 64)
@@ -180,8 +180,8 @@ func TestIdleAndSilentClients(t *testing.T) {
 	// reads: the server must give up on it long before the 120 MB of
 	// replies asked for here.
 	for range 2000 / 64 {
-		_ = c.c.SetWriteDeadline(time.Now().Add(ioTimeout))
-		if _, err := c.c.Write(batch); err != nil {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+		if _, err := c.Conn.Write(batch); err != nil {
 			break // cut off already
 		}
 	}
@@ -195,7 +195,7 @@ func TestMaxConns(t *testing.T) {
 	var cs []*client
 	for range 3 {
 		c := ts.dial()
-		expect(t, "get", c.do(getReq("x", normal)), wire.CodeNotIn)
+		expect(t, "get", c.Do(getReq("x", normal)), wire.CodeNotIn)
 		cs = append(cs, c)
 	}
 	extra := ts.dial()
@@ -204,15 +204,15 @@ func TestMaxConns(t *testing.T) {
 		t.Fatalf("conns closed = %d, want 1", n)
 	}
 	for _, c := range cs {
-		expect(t, "get", c.do(getReq("x", normal)), wire.CodeNotIn)
+		expect(t, "get", c.Do(getReq("x", normal)), wire.CodeNotIn)
 	}
 	// Once one leaves, a newcomer is served (the slot frees when the
 	// server has seen the close).
-	_ = cs[0].c.Close()
+	_ = cs[0].Conn.Close()
 	for {
 		c := ts.dial()
-		c.send(getReq("x", normal))
-		if r, err := c.tryRecv(); err == nil {
+		c.Send(getReq("x", normal))
+		if r, err := c.TryRecv(ioTimeout); err == nil {
 			expect(t, "get after a slot freed", r, wire.CodeNotIn)
 			break
 		}
@@ -226,29 +226,29 @@ func TestMaxConns(t *testing.T) {
 func TestUDP(t *testing.T) {
 	ts := startServer(t, serverOpts{udp: true})
 	u := ts.dialUDP()
-	expect(t, "udp set", u.do(setReq("k", "v", normal)), wire.CodeOK)
-	expect(t, "udp get", u.do(getReq("k", normal)), wire.CodeCacheHit, "v")
-	expect(t, "udp set sync", u.do(setReq("s", "sv", syncF)), wire.CodeOK)
-	expect(t, "udp del", u.do(delReq("k", normal)), wire.CodeOK)
-	expect(t, "udp get db", u.do(getReq("k", normal)), wire.CodeNotIn)
-	expect(t, "udp incr absent", u.do(incrReq("n", 1, normal)), wire.CodeNotIn)
-	expect(t, "udp stats", u.do(wire.Request{Op: wire.OpStats}), wire.CodeOK)
+	expect(t, "udp set", u.Do(setReq("k", "v", normal)), wire.CodeOK)
+	expect(t, "udp get", u.Do(getReq("k", normal)), wire.CodeCacheHit, "v")
+	expect(t, "udp set sync", u.Do(setReq("s", "sv", syncF)), wire.CodeOK)
+	expect(t, "udp del", u.Do(delReq("k", normal)), wire.CodeOK)
+	expect(t, "udp get db", u.Do(getReq("k", normal)), wire.CodeNotIn)
+	expect(t, "udp incr absent", u.Do(incrReq("n", 1, normal)), wire.CodeNotIn)
+	expect(t, "udp stats", u.Do(wire.Request{Op: wire.OpStats}), wire.CodeOK)
 
 	for _, bm := range badMessages {
-		u.sendRaw(bm.msg)
-		expectErr(t, "udp "+bm.name, u.recv(), bm.code)
+		u.SendRaw(bm.msg)
+		expectErr(t, "udp "+bm.name, u.Recv(), bm.code)
 	}
 	// Too short to hold an id, and too long for a message.
-	u.sendRaw([]byte{1, 2, 3})
-	expectErr(t, "udp 3 bytes", u.recv(), wire.ErrCodeBroken)
-	u.sendRaw(nil) // an empty datagram is dropped
-	expect(t, "udp after empty", u.do(getReq("s", normal)), wire.CodeCacheHit, "sv")
+	u.SendRaw([]byte{1, 2, 3})
+	expectErr(t, "udp 3 bytes", u.Recv(), wire.ErrCodeBroken)
+	u.SendRaw(nil) // an empty datagram is dropped
+	expect(t, "udp after empty", u.Do(getReq("s", normal)), wire.CodeCacheHit, "sv")
 
 	// A value whose reply does not fit a UDP datagram: ERR send failed.
 	c := ts.dial()
 	big := make([]byte, 65530)
-	expect(t, "set big", c.do(wire.Request{Op: wire.OpSet, Key: []byte("b"), Val: big}), wire.CodeOK)
-	expectErr(t, "udp get big", u.do(getReq("b", normal)), wire.ErrCodeSend)
+	expect(t, "set big", c.Do(wire.Request{Op: wire.OpSet, Key: []byte("b"), Val: big}), wire.CodeOK)
+	expectErr(t, "udp get big", u.Do(getReq("b", normal)), wire.ErrCodeSend)
 	if ts.stat(wire.StatMsgsDropped) == 0 {
 		t.Fatal("undeliverable reply not counted")
 	}

@@ -83,7 +83,7 @@ func BenchmarkSetQueued(b *testing.B) {
 func tcpGetBench(b *testing.B) (*client, []byte, []byte) {
 	ts := startServer(b, serverOpts{cfg: Config{Backend: "null"}})
 	c := ts.dial()
-	expect(b, "set", c.do(setReq("key:12345", "a value of some thirty bytes..", cOnly)), wire.CodeOK)
+	expect(b, "set", c.Do(setReq("key:12345", "a value of some thirty bytes..", cOnly)), wire.CodeOK)
 	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("key:12345")})
 	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(req)))
 	return c, append(frame, req...), make([]byte, 4+8+4+30)
@@ -98,11 +98,11 @@ func BenchmarkTCPGetHit(b *testing.B) {
 	for range window {
 		batch = append(batch, frame...)
 	}
-	rd := bufio.NewReaderSize(c.c, 64<<10)
+	rd := bufio.NewReaderSize(c.Conn, 64<<10)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := 0; n < b.N; n += window {
-		if _, err := c.c.Write(batch); err != nil {
+		if _, err := c.Conn.Write(batch); err != nil {
 			b.Fatal(err)
 		}
 		for range window {
@@ -119,10 +119,10 @@ func BenchmarkTCPGetOneInFlight(b *testing.B) {
 	c, frame, reply := tcpGetBench(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.c.Write(frame); err != nil {
+		if _, err := c.Conn.Write(frame); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(c.c, reply); err != nil {
+		if _, err := io.ReadFull(c.Conn, reply); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -137,7 +137,7 @@ func BenchmarkTCPSetSync(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		c := ts.dial()
 		for pb.Next() {
-			if r := c.do(setReq("key", "value", syncF)); r.Code != wire.CodeOK {
+			if r := c.Do(setReq("key", "value", syncF)); r.Code != wire.CodeOK {
 				b.Errorf("sync set: %v", r.Code)
 				return
 			}

@@ -89,7 +89,7 @@ func checkKeys(t *testing.T, dir string, n int, val func(int) string) {
 	ts := startServer(t, serverOpts{dir: dir})
 	c := ts.dial()
 	for i := range n {
-		expect(t, "after restart", c.do(getReq(fmt.Sprint("key", i), normal)), wire.CodeOK, val(i))
+		expect(t, "after restart", c.Do(getReq(fmt.Sprint("key", i), normal)), wire.CodeOK, val(i))
 	}
 	ts.shutdown()
 }
@@ -103,10 +103,10 @@ func TestSyncSurvivesKill(t *testing.T) {
 	const n = 100
 	val := func(i int) string { return fmt.Sprint("value", i) }
 	for i := range n {
-		c.send(setReq(fmt.Sprint("key", i), val(i), syncF))
+		c.Send(setReq(fmt.Sprint("key", i), val(i), syncF))
 	}
 	for range n {
-		expect(t, "sync set", c.recv(), wire.CodeOK)
+		expect(t, "sync set", c.Recv(), wire.CodeOK)
 	}
 	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -126,10 +126,10 @@ func TestNormalSurvivesSIGTERM(t *testing.T) {
 	const n = 500
 	val := func(i int) string { return fmt.Sprint("normal", i) }
 	for i := range n {
-		c.send(setReq(fmt.Sprint("key", i), val(i), normal))
+		c.Send(setReq(fmt.Sprint("key", i), val(i), normal))
 	}
 	for range n {
-		expect(t, "set", c.recv(), wire.CodeOK)
+		expect(t, "set", c.Recv(), wire.CodeOK)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -153,29 +153,29 @@ func TestRestartInProcess(t *testing.T) {
 		if i%2 == 0 {
 			f = syncF
 		}
-		c.send(setReq(fmt.Sprint("key", i), val(i), f))
+		c.Send(setReq(fmt.Sprint("key", i), val(i), f))
 	}
 	// One more is set and deleted again; the delete must persist too.
-	c.send(setReq(fmt.Sprint("key", n), "gone", syncF))
-	c.send(delReq(fmt.Sprint("key", n), normal))
+	c.Send(setReq(fmt.Sprint("key", n), "gone", syncF))
+	c.Send(delReq(fmt.Sprint("key", n), normal))
 	for range n + 2 {
-		expect(t, "write", c.recv(), wire.CodeOK)
+		expect(t, "write", c.Recv(), wire.CodeOK)
 	}
 	ts.shutdown()
 	checkKeys(t, dir, n, val)
 	ts2 := startServer(t, serverOpts{dir: dir})
-	expect(t, "deleted key", ts2.dial().do(getReq(fmt.Sprint("key", n), normal)), wire.CodeNotIn)
+	expect(t, "deleted key", ts2.dial().Do(getReq(fmt.Sprint("key", n), normal)), wire.CodeNotIn)
 }
 
 // TestNullBackend stores nothing: what leaves the cache is gone.
 func TestNullBackend(t *testing.T) {
 	ts := startServer(t, serverOpts{cfg: Config{Backend: "null", CacheObjects: 1}})
 	c := ts.dial()
-	expect(t, "set", c.do(setReq("a", "1", syncF)), wire.CodeOK)
-	expect(t, "get cached", c.do(getReq("a", normal)), wire.CodeCacheHit, "1")
-	expect(t, "set b", c.do(setReq("b", "2", normal)), wire.CodeOK)
-	expect(t, "get evicted", c.do(getReq("a", normal)), wire.CodeNotIn)
-	expect(t, "firstkey", c.do(wire.Request{Op: wire.OpFirstKey}), wire.CodeNotIn)
+	expect(t, "set", c.Do(setReq("a", "1", syncF)), wire.CodeOK)
+	expect(t, "get cached", c.Do(getReq("a", normal)), wire.CodeCacheHit, "1")
+	expect(t, "set b", c.Do(setReq("b", "2", normal)), wire.CodeOK)
+	expect(t, "get evicted", c.Do(getReq("a", normal)), wire.CodeNotIn)
+	expect(t, "firstkey", c.Do(wire.Request{Op: wire.OpFirstKey}), wire.CodeNotIn)
 	if _, err := New(Config{Backend: "qdbm"}); err == nil {
 		t.Fatal("New accepted backend qdbm")
 	}
@@ -187,7 +187,7 @@ func checkKeysVals(t *testing.T, dir string, want map[string]string) {
 	ts := startServer(t, serverOpts{dir: dir})
 	c := ts.dial()
 	for k, v := range want {
-		expect(t, "after restart", c.do(getReq(k, normal)), wire.CodeOK, v)
+		expect(t, "after restart", c.Do(getReq(k, normal)), wire.CodeOK, v)
 	}
 	ts.shutdown()
 }

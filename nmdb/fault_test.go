@@ -35,13 +35,13 @@ func TestStoreFaultInjected(t *testing.T) {
 			}})
 			ts.faultOK = true
 			c := ts.dial()
-			expect(t, "sync set", c.do(setReq("a", "1", syncF)), wire.CodeOK)
-			expect(t, "normal set", c.do(setReq("b", "2", normal)), wire.CodeOK)
-			expect(t, "sync set", c.do(setReq("b2", "3", syncF)), wire.CodeOK)
-			expect(t, "incr", c.do(setReq("n", counterVal(5), syncF)), wire.CodeOK)
+			expect(t, "sync set", c.Do(setReq("a", "1", syncF)), wire.CodeOK)
+			expect(t, "normal set", c.Do(setReq("b", "2", normal)), wire.CodeOK)
+			expect(t, "sync set", c.Do(setReq("b2", "3", syncF)), wire.CodeOK)
+			expect(t, "incr", c.Do(setReq("n", counterVal(5), syncF)), wire.CodeOK)
 
 			armed.Store(true)
-			expectErr(t, "sync set during the fault", c.do(setReq("c", "4", syncF)), wire.ErrCodeDB)
+			expectErr(t, "sync set during the fault", c.Do(setReq("c", "4", syncF)), wire.ErrCodeDB)
 			if injected.Load() == 0 {
 				t.Fatal("no failure was injected")
 			}
@@ -51,20 +51,20 @@ func TestStoreFaultInjected(t *testing.T) {
 			}
 			armed.Store(false)
 			// Writes are refused from now on, reads go on.
-			expectErr(t, "normal set after the fault", c.do(setReq("d", "5", normal)), wire.ErrCodeDB)
-			expectErr(t, "incr after the fault", c.do(incrReq("n", 1, normal)), wire.ErrCodeDB)
-			expectErr(t, "sync del after the fault", c.do(delReq("a", syncF)), wire.ErrCodeDB)
-			expect(t, "cache-only del", c.do(delReq("a", cOnly)), wire.CodeOK)
-			expect(t, "get from the database", c.do(getReq("a", normal)), wire.CodeOK, "1")
-			expectVal(t, "get", c.do(getReq("b", normal)), "2")
+			expectErr(t, "normal set after the fault", c.Do(setReq("d", "5", normal)), wire.ErrCodeDB)
+			expectErr(t, "incr after the fault", c.Do(incrReq("n", 1, normal)), wire.ErrCodeDB)
+			expectErr(t, "sync del after the fault", c.Do(delReq("a", syncF)), wire.ErrCodeDB)
+			expect(t, "cache-only del", c.Do(delReq("a", cOnly)), wire.CodeOK)
+			expect(t, "get from the database", c.Do(getReq("a", normal)), wire.CodeOK, "1")
+			expectVal(t, "get", c.Do(getReq("b", normal)), "2")
 			ts.shutdown()
 
 			ts2 := startServer(t, serverOpts{dir: ts.dir})
 			c2 := ts2.dial()
 			for k, v := range map[string]string{"a": "1", "b": "2", "b2": "3", "n": counterVal(5)} {
-				expect(t, "after restart", c2.do(getReq(k, normal)), wire.CodeOK, v)
+				expect(t, "after restart", c2.Do(getReq(k, normal)), wire.CodeOK, v)
 			}
-			expect(t, "refused write after restart", c2.do(getReq("d", normal)), wire.CodeNotIn)
+			expect(t, "refused write after restart", c2.Do(getReq("d", normal)), wire.CodeNotIn)
 		})
 	}
 }
@@ -172,7 +172,7 @@ func TestStoreFullDisk(t *testing.T) {
 		if acked > 1000 {
 			t.Fatal("8 MiB took 30 MB of sync sets without running out of space")
 		}
-		r := c.do(setReq(fmt.Sprint("key", acked), val(acked), syncF))
+		r := c.Do(setReq(fmt.Sprint("key", acked), val(acked), syncF))
 		if r.Code != wire.CodeOK {
 			expectErr(t, "the set that found the disk full", r, wire.ErrCodeDB)
 			break
@@ -182,8 +182,8 @@ func TestStoreFullDisk(t *testing.T) {
 	if err := ts.s.StoreFault(); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("store fault %v, want ENOSPC", err)
 	}
-	expectErr(t, "normal set on the full disk", c.do(setReq("x", "y", normal)), wire.ErrCodeDB)
-	expectVal(t, "get on the full disk", c.do(getReq("key0", normal)), val(0))
+	expectErr(t, "normal set on the full disk", c.Do(setReq("x", "y", normal)), wire.ErrCodeDB)
+	expectVal(t, "get on the full disk", c.Do(getReq("key0", normal)), val(0))
 	ts.shutdown()
 
 	if out, err := exec.Command("mount", "-o", "remount,size=64m", mnt).CombinedOutput(); err != nil {
@@ -192,7 +192,7 @@ func TestStoreFullDisk(t *testing.T) {
 	ts2 := startServer(t, serverOpts{dir: dir})
 	c2 := ts2.dial()
 	for i := range acked {
-		expect(t, "acknowledged set after the disk had room again", c2.do(getReq(fmt.Sprint("key", i), normal)), wire.CodeOK, val(i))
+		expect(t, "acknowledged set after the disk had room again", c2.Do(getReq(fmt.Sprint("key", i), normal)), wire.CodeOK, val(i))
 	}
 	ts2.shutdown()
 }
@@ -225,10 +225,10 @@ func TestDamagedStoreRefused(t *testing.T) {
 			ts := startServer(t, serverOpts{dir: dir})
 			c := ts.dial()
 			for i := range 200 {
-				c.send(setReq(fmt.Sprint("key", i), "v", normal))
+				c.Send(setReq(fmt.Sprint("key", i), "v", normal))
 			}
 			for range 200 {
-				expect(t, "set", c.recv(), wire.CodeOK)
+				expect(t, "set", c.Recv(), wire.CodeOK)
 			}
 			ts.shutdown()
 			matches, err := filepath.Glob(filepath.Join(dir, damage))

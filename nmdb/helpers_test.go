@@ -1,18 +1,13 @@
 package nmdb
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
-	"io"
-	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nmdb-go/nmdb/internal/store"
+	"github.com/nmdb-go/nmdb/internal/testkit"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
@@ -57,41 +52,29 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	} else if ts.s, err = New(o.cfg); err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	serving := testkit.NewGroup(ts.s, ErrServerClosed)
+	t.Cleanup(func() {
+		ts.shutdown()
+		if err := serving.Wait(); err != nil {
+			t.Error(err)
+		}
+	})
+	tcp, err := serving.ServeTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.tcp = l.Addr().String()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := ts.s.ServeTCP(l); !errors.Is(err, ErrServerClosed) {
-			t.Errorf("ServeTCP: %v", err)
-		}
-	}()
+	ts.tcp = tcp.String()
 	if o.udp {
 		at := o.udpAt
 		if at == "" {
 			at = "127.0.0.1:0"
 		}
-		pc, err := net.ListenPacket("udp", at)
+		udp, err := serving.ServeUDP(at)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts.udp = pc.LocalAddr().String()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ts.s.ServePacket(pc, UDP); !errors.Is(err, ErrServerClosed) {
-				t.Errorf("ServePacket: %v", err)
-			}
-		}()
+		ts.udp = udp.String()
 	}
-	t.Cleanup(func() {
-		ts.shutdown()
-		wg.Wait()
-	})
 	return ts
 }
 
@@ -107,113 +90,19 @@ func (ts *testServer) shutdown() {
 // stat returns counter i.
 func (ts *testServer) stat(i int) uint64 { return ts.s.Stats()[i] }
 
-// client is a raw protocol client over one stream or datagram socket.
-type client struct {
-	t      testing.TB
-	c      net.Conn
-	stream bool
-	id     uint32
-	rbuf   []byte
-}
+// client is the raw protocol client of every package's tests.
+type client = testkit.Client
 
 // dial connects a TCP client.
 func (ts *testServer) dial() *client {
 	ts.t.Helper()
-	c, err := net.Dial("tcp", ts.tcp)
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	ts.t.Cleanup(func() { _ = c.Close() })
-	return &client{t: ts.t, c: c, stream: true}
+	return testkit.Dial(ts.t, "tcp", ts.tcp)
 }
 
 // dialUDP connects a UDP client.
 func (ts *testServer) dialUDP() *client {
 	ts.t.Helper()
-	c, err := net.Dial("udp", ts.udp)
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	ts.t.Cleanup(func() { _ = c.Close() })
-	return &client{t: ts.t, c: c, rbuf: make([]byte, 70000)}
-}
-
-// send sends r with a fresh id, which it returns.
-func (c *client) send(r wire.Request) uint32 {
-	c.t.Helper()
-	c.id++
-	r.ID = c.id
-	msg, err := wire.AppendRequest(nil, &r)
-	if err != nil {
-		c.t.Fatalf("encoding %v: %v", r.Op, err)
-	}
-	c.sendRaw(msg)
-	return r.ID
-}
-
-// sendRaw sends msg as one message (framed on TCP).
-func (c *client) sendRaw(msg []byte) {
-	c.t.Helper()
-	if c.stream {
-		b, start := wire.BeginFrame(nil)
-		msg = wire.EndFrame(append(b, msg...), start)
-	}
-	_ = c.c.SetWriteDeadline(time.Now().Add(ioTimeout))
-	if _, err := c.c.Write(msg); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// recv reads one reply; its Val is the client's own copy.
-func (c *client) recv() wire.Reply {
-	c.t.Helper()
-	r, err := c.tryRecv()
-	if err != nil {
-		c.t.Fatalf("reading reply: %v", err)
-	}
-	return r
-}
-
-// tryRecv reads one reply or fails.
-func (c *client) tryRecv() (wire.Reply, error) {
-	_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
-	var msg []byte
-	if c.stream {
-		var p [4]byte
-		if _, err := io.ReadFull(c.c, p[:]); err != nil {
-			return wire.Reply{}, err
-		}
-		n := int(binary.BigEndian.Uint32(p[:])) - 4
-		if n < 0 || n > wire.MaxMessage {
-			return wire.Reply{}, errors.New("bad reply frame")
-		}
-		msg = make([]byte, n)
-		if _, err := io.ReadFull(c.c, msg); err != nil {
-			return wire.Reply{}, err
-		}
-	} else {
-		n, err := c.c.Read(c.rbuf)
-		if err != nil {
-			return wire.Reply{}, err
-		}
-		msg = bytes.Clone(c.rbuf[:n])
-	}
-	var r wire.Reply
-	if err := wire.DecodeReply(msg, &r); err != nil {
-		return r, err
-	}
-	return r, nil
-}
-
-// do sends r and returns its reply, checking the id.
-func (c *client) do(r wire.Request) wire.Reply {
-	c.t.Helper()
-	id := c.send(r)
-	rep := c.recv()
-	if rep.ID != id {
-		c.t.Fatalf("%v: reply id %d, want %d", r.Op, rep.ID, id)
-	}
-	return rep
+	return testkit.Dial(ts.t, "udp", ts.udp)
 }
 
 // Request builders.

@@ -112,7 +112,7 @@ func TestGroupCommit(t *testing.T) {
 	const n = 16
 	held, release := h.hold("", true)
 	first := ts.dial()
-	firstID := first.send(setReq("k0", "v", syncF))
+	firstID := first.Send(setReq("k0", "v", syncF))
 	<-held
 
 	clients := make([]*client, n-1)
@@ -121,17 +121,17 @@ func TestGroupCommit(t *testing.T) {
 		clients[i] = ts.dial()
 	}
 	for i, c := range clients {
-		ids[i] = c.send(setReq("k"+string(rune('a'+i)), "v", syncF))
+		ids[i] = c.Send(setReq("k"+string(rune('a'+i)), "v", syncF))
 	}
 	ts.waitStat(wire.StatQueueLength, n-1)
 	release()
 
-	r := first.recv()
+	r := first.Recv()
 	if r.ID != firstID || r.Code != wire.CodeOK {
 		t.Fatalf("first sync set: %+v", r)
 	}
 	for i, c := range clients {
-		r := c.recv()
+		r := c.Recv()
 		if r.ID != ids[i] || r.Code != wire.CodeOK {
 			t.Fatalf("sync set %d: %+v", i, r)
 		}
@@ -142,8 +142,8 @@ func TestGroupCommit(t *testing.T) {
 	c := ts.dial()
 	for i := range n - 1 {
 		k := "k" + string(rune('a'+i))
-		expect(t, "cache del", c.do(delReq(k, cOnly)), wire.CodeOK)
-		expect(t, "get from database", c.do(getReq(k, normal)), wire.CodeOK, "v")
+		expect(t, "cache del", c.Do(delReq(k, cOnly)), wire.CodeOK)
+		expect(t, "get from database", c.Do(getReq(k, normal)), wire.CodeOK, "v")
 	}
 }
 
@@ -157,21 +157,21 @@ func TestFillRace(t *testing.T) {
 		}
 		ts, h := hookServer(t, cfg)
 		c := ts.dial()
-		expect(t, "set", c.do(setReq("k", "v1", syncF)), wire.CodeOK)
-		expect(t, "cache del", c.do(delReq("k", cOnly)), wire.CodeOK)
+		expect(t, "set", c.Do(setReq("k", "v1", syncF)), wire.CodeOK)
+		expect(t, "cache del", c.Do(delReq("k", cOnly)), wire.CodeOK)
 
 		held, release := h.hold("block", false)
-		blockID := c.send(getReq("block", normal))
+		blockID := c.Send(getReq("block", normal))
 		<-held
-		getID := c.send(getReq("k", normal)) // queued: will read v1
-		expect(t, "set v2", c.do(setReq("k", "v2", normal)), wire.CodeOK)
+		getID := c.Send(getReq("k", normal)) // queued: will read v1
+		expect(t, "set v2", c.Do(setReq("k", "v2", normal)), wire.CodeOK)
 		if evict {
 			// Push v2 out of the one-object cache.
-			expect(t, "set other", c.do(setReq("other", "x", cOnly)), wire.CodeOK)
+			expect(t, "set other", c.Do(setReq("other", "x", cOnly)), wire.CodeOK)
 		}
 		release()
 		for range 2 {
-			r := c.recv()
+			r := c.Recv()
 			switch r.ID {
 			case blockID:
 				expect(t, "get block", r, wire.CodeNotIn)
@@ -182,7 +182,7 @@ func TestFillRace(t *testing.T) {
 				t.Fatalf("unexpected reply %+v", r)
 			}
 		}
-		r := c.do(getReq("k", normal))
+		r := c.Do(getReq("k", normal))
 		expectVal(t, "get after race", r, "v2")
 		if !evict {
 			expect(t, "cached after race", r, wire.CodeCacheHit, "v2")
@@ -194,32 +194,32 @@ func TestFillRace(t *testing.T) {
 func TestDatabaseErrors(t *testing.T) {
 	ts, h := hookServer(t, Config{})
 	c := ts.dial()
-	expect(t, "set", c.do(setReq("k", "v", syncF)), wire.CodeOK)
-	expect(t, "cache del", c.do(delReq("k", cOnly)), wire.CodeOK)
+	expect(t, "set", c.Do(setReq("k", "v", syncF)), wire.CodeOK)
+	expect(t, "cache del", c.Do(delReq("k", cOnly)), wire.CodeOK)
 	h.failGet.Store(true)
-	expectErr(t, "get", c.do(getReq("k", normal)), wire.ErrCodeDB)
-	expectErr(t, "cas", c.do(casReq("k", "v", "w", normal)), wire.ErrCodeDB)
-	expectErr(t, "incr", c.do(incrReq("k", 1, normal)), wire.ErrCodeDB)
-	expectErr(t, "del sync", c.do(delReq("k", syncF)), wire.ErrCodeDB)
-	expectErr(t, "firstkey", c.do(wire.Request{Op: wire.OpFirstKey}), wire.ErrCodeDB)
-	expectErr(t, "nextkey", c.do(wire.Request{Op: wire.OpNextKey, Key: []byte("k")}), wire.ErrCodeDB)
+	expectErr(t, "get", c.Do(getReq("k", normal)), wire.ErrCodeDB)
+	expectErr(t, "cas", c.Do(casReq("k", "v", "w", normal)), wire.ErrCodeDB)
+	expectErr(t, "incr", c.Do(incrReq("k", 1, normal)), wire.ErrCodeDB)
+	expectErr(t, "del sync", c.Do(delReq("k", syncF)), wire.ErrCodeDB)
+	expectErr(t, "firstkey", c.Do(wire.Request{Op: wire.OpFirstKey}), wire.ErrCodeDB)
+	expectErr(t, "nextkey", c.Do(wire.Request{Op: wire.OpNextKey, Key: []byte("k")}), wire.ErrCodeDB)
 	h.failGet.Store(false)
 	h.failCommit.Store(true)
-	expectErr(t, "set sync", c.do(setReq("k", "w", syncF)), wire.ErrCodeDB)
+	expectErr(t, "set sync", c.Do(setReq("k", "w", syncF)), wire.ErrCodeDB)
 	// What was not written is not served from the cache either.
-	expect(t, "cache get after the failed set", c.do(getReq("k", cOnly)), wire.CodeCacheMiss)
+	expect(t, "cache get after the failed set", c.Do(getReq("k", cOnly)), wire.CodeCacheMiss)
 	h.failCommit.Store(false)
 	// The store failed: writes are refused from now on, reads go on.
 	if ts.s.StoreFault() == nil {
 		t.Fatal("no store fault after a failed commit")
 	}
 	commits := h.commits.Load()
-	expectErr(t, "cas after the fault", c.do(casReq("k", "v", "w", normal)), wire.ErrCodeDB)
-	expectErr(t, "set after the fault", c.do(setReq("k", "w", normal)), wire.ErrCodeDB)
-	expectErr(t, "incr after the fault", c.do(incrReq("k", 1, normal)), wire.ErrCodeDB)
-	expectErr(t, "del after the fault", c.do(delReq("k", normal)), wire.ErrCodeDB)
-	expect(t, "cache-only set after the fault", c.do(setReq("c", "1", cOnly)), wire.CodeOK)
-	expect(t, "get after failures", c.do(getReq("k", normal)), wire.CodeOK, "v")
+	expectErr(t, "cas after the fault", c.Do(casReq("k", "v", "w", normal)), wire.ErrCodeDB)
+	expectErr(t, "set after the fault", c.Do(setReq("k", "w", normal)), wire.ErrCodeDB)
+	expectErr(t, "incr after the fault", c.Do(incrReq("k", 1, normal)), wire.ErrCodeDB)
+	expectErr(t, "del after the fault", c.Do(delReq("k", normal)), wire.ErrCodeDB)
+	expect(t, "cache-only set after the fault", c.Do(setReq("c", "1", cOnly)), wire.CodeOK)
+	expect(t, "get after failures", c.Do(getReq("k", normal)), wire.CodeOK, "v")
 	if n := h.commits.Load() - commits; n != 0 {
 		t.Fatalf("%d commits after the fault", n)
 	}
@@ -231,9 +231,9 @@ func TestShutdownFinishesQueue(t *testing.T) {
 	ts, h := hookServer(t, Config{})
 	c := ts.dial()
 	held, release := h.hold("", true)
-	c.send(setReq("first", "1", syncF))
+	c.Send(setReq("first", "1", syncF))
 	<-held
-	id := c.send(setReq("queued", "2", syncF))
+	id := c.Send(setReq("queued", "2", syncF))
 	ts.waitStat(wire.StatQueueLength, 1)
 
 	done := make(chan error, 1)
@@ -242,8 +242,8 @@ func TestShutdownFinishesQueue(t *testing.T) {
 		runtime.Gosched()
 	}
 	release()
-	expect(t, "first sync set", c.recv(), wire.CodeOK)
-	r := c.recv()
+	expect(t, "first sync set", c.Recv(), wire.CodeOK)
+	r := c.Recv()
 	if r.ID != id {
 		t.Fatalf("reply id %d, want %d", r.ID, id)
 	}
@@ -251,7 +251,7 @@ func TestShutdownFinishesQueue(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if _, err := c.tryRecv(); err == nil {
+	if _, err := c.TryRecv(ioTimeout); err == nil {
 		t.Fatal("connection still open after Shutdown")
 	}
 	checkKeysVals(t, ts.dir, map[string]string{"first": "1", "queued": "2"})

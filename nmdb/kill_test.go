@@ -43,10 +43,10 @@ func TestNormalWritesSurviveKillAfterBound(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "db")
 		cmd, ts := startServerProcess(t, dir)
 		c := ts.dial()
-		expect(t, "sync set", c.do(setReq("gone", "x", syncF)), wire.CodeOK)
-		expect(t, "normal del", c.do(delReq("gone", normal)), wire.CodeOK)
+		expect(t, "sync set", c.Do(setReq("gone", "x", syncF)), wire.CodeOK)
+		expect(t, "normal del", c.Do(delReq("gone", normal)), wire.CodeOK)
 		for i := range n {
-			expect(t, "normal set", c.do(setReq(fmt.Sprint("key", i), fmt.Sprint("v", round, i), normal)), wire.CodeOK)
+			expect(t, "normal set", c.Do(setReq(fmt.Sprint("key", i), fmt.Sprint("v", round, i), normal)), wire.CodeOK)
 		}
 		time.Sleep(afterSyncBound)
 		kill9(t, cmd.Process.Pid, cmd.Wait)
@@ -54,12 +54,12 @@ func TestNormalWritesSurviveKillAfterBound(t *testing.T) {
 		ts2 := startServer(t, serverOpts{dir: dir})
 		c2 := ts2.dial()
 		for i := range n {
-			r := c2.do(getReq(fmt.Sprint("key", i), normal))
+			r := c2.Do(getReq(fmt.Sprint("key", i), normal))
 			if r.Code != wire.CodeOK || string(r.Val) != fmt.Sprint("v", round, i) {
 				lost++
 			}
 		}
-		if r := c2.do(getReq("gone", normal)); r.Code != wire.CodeNotIn {
+		if r := c2.Do(getReq("gone", normal)); r.Code != wire.CodeNotIn {
 			lost++
 		}
 		ts2.shutdown()
@@ -81,8 +81,8 @@ func TestIncrCASSurviveKill(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "db")
 		cmd, ts := startServerProcess(t, dir)
 		setup := ts.dial()
-		expect(t, "counter", setup.do(setReq("n", counterVal(0), syncF)), wire.CodeOK)
-		expect(t, "cas key", setup.do(setReq("c", "0", syncF)), wire.CodeOK)
+		expect(t, "counter", setup.Do(setReq("n", counterVal(0), syncF)), wire.CodeOK)
+		expect(t, "cas key", setup.Do(setReq("c", "0", syncF)), wire.CodeOK)
 
 		var maxIncr, maxCAS, acked atomic.Int64
 		raise := func(a *atomic.Int64, v int64) {
@@ -97,10 +97,12 @@ func TestIncrCASSurviveKill(t *testing.T) {
 				defer wg.Done()
 				for {
 					for range window {
-						c.sendQuiet(incrReq("n", 1, normal))
+						// A failed write (the server was killed) is
+						// left to the next read.
+						_, _ = c.TrySend(incrReq("n", 1, normal))
 					}
 					for range window {
-						r, err := c.tryRecv()
+						r, err := c.TryRecv(ioTimeout)
 						if err != nil {
 							return
 						}
@@ -118,15 +120,15 @@ func TestIncrCASSurviveKill(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					c.sendQuiet(getReq("c", normal))
-					r, err := c.tryRecv()
+					_, _ = c.TrySend(getReq("c", normal))
+					r, err := c.TryRecv(ioTimeout)
 					if err != nil {
 						return
 					}
 					old := string(r.Val)
 					v, _ := strconv.ParseInt(old, 10, 64)
-					c.sendQuiet(casReq("c", old, strconv.FormatInt(v+1, 10), normal))
-					if r, err = c.tryRecv(); err != nil {
+					_, _ = c.TrySend(casReq("c", old, strconv.FormatInt(v+1, 10), normal))
+					if r, err = c.TryRecv(ioTimeout); err != nil {
 						return
 					}
 					if r.Code == wire.CodeOK {
@@ -143,12 +145,12 @@ func TestIncrCASSurviveKill(t *testing.T) {
 
 		ts2 := startServer(t, serverOpts{dir: dir})
 		c2 := ts2.dial()
-		r := c2.do(getReq("n", normal))
+		r := c2.Do(getReq("n", normal))
 		got, ok := wire.ParseCounter(r.Val)
 		if r.Code != wire.CodeOK || !ok {
 			t.Fatalf("round %d: counter after restart: %v %q", round, r.Code, r.Val)
 		}
-		r = c2.do(getReq("c", normal))
+		r = c2.Do(getReq("c", normal))
 		gotCAS, err := strconv.ParseInt(string(r.Val), 10, 64)
 		if r.Code != wire.CodeOK || err != nil {
 			t.Fatalf("round %d: cas key after restart: %v %q", round, r.Code, r.Val)
@@ -163,19 +165,4 @@ func TestIncrCASSurviveKill(t *testing.T) {
 	if badRounds > 0 {
 		t.Fatalf("%d of %d rounds lost acknowledged incr or cas results to SIGKILL", badRounds, rounds)
 	}
-}
-
-// sendQuiet is send for goroutines other than the test's: a failed write
-// (the server was killed) is left to the next read to notice.
-func (c *client) sendQuiet(r wire.Request) {
-	c.id++
-	r.ID = c.id
-	msg, err := wire.AppendRequest(nil, &r)
-	if err != nil {
-		panic(err)
-	}
-	b, start := wire.BeginFrame(nil)
-	msg = wire.EndFrame(append(b, msg...), start)
-	_ = c.c.SetWriteDeadline(time.Now().Add(ioTimeout))
-	_, _ = c.c.Write(msg)
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/nmdb-go/nmdb/internal/testkit"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
@@ -24,8 +25,7 @@ func TestOrderingModel(t *testing.T) {
 		for w := range workers {
 			t.Run(fmt.Sprint(w), func(t *testing.T) {
 				t.Parallel()
-				c := ts.dial()
-				c.t = t
+				c := testkit.Dial(t, "tcp", ts.tcp)
 				modelWorker(t, c, w, keys, ops)
 			})
 		}
@@ -67,29 +67,29 @@ func modelWorker(t *testing.T, c *client, w, keys, ops int) {
 			if op == 1 {
 				f = syncF
 			}
-			expect(t, what+" set", c.do(setReq(k, v, f)), wire.CodeOK)
+			expect(t, what+" set", c.Do(setReq(k, v, f)), wire.CodeOK)
 			model[k] = v
 		case 2:
-			expect(t, what+" del", c.do(delReq(k, normal)), wire.CodeOK)
+			expect(t, what+" del", c.Do(delReq(k, normal)), wire.CodeOK)
 			delete(model, k)
 		case 3:
 			want := wire.CodeNotIn
 			if present {
 				want = wire.CodeOK
 			}
-			expect(t, what+" del sync", c.do(delReq(k, syncF)), want)
+			expect(t, what+" del sync", c.Do(delReq(k, syncF)), want)
 			delete(model, k)
 		case 4:
-			wantGet(c.do(getReq(k, normal)), false)
+			wantGet(c.Do(getReq(k, normal)), false)
 		case 5:
-			wantGet(c.do(getReq(k, cOnly)), true)
+			wantGet(c.Do(getReq(k, cOnly)), true)
 		case 6:
 			old := cur
 			if rng.IntN(3) == 0 {
 				old = randVal()
 			}
 			v := randVal()
-			r := c.do(casReq(k, old, v, normal))
+			r := c.Do(casReq(k, old, v, normal))
 			switch {
 			case !present:
 				expect(t, what+" cas absent", r, wire.CodeNotIn)
@@ -101,7 +101,7 @@ func modelWorker(t *testing.T, c *client, w, keys, ops int) {
 			}
 		case 7:
 			d := rng.Int64N(100) - 50
-			r := c.do(incrReq(k, d, normal))
+			r := c.Do(incrReq(k, d, normal))
 			n, isNum := wire.ParseCounter([]byte(cur))
 			switch {
 			case !present:
@@ -120,11 +120,11 @@ func modelWorker(t *testing.T, c *client, w, keys, ops int) {
 			// in flight: the first read's answer must not be cached over
 			// the write.
 			v := randVal()
-			g1 := c.send(getReq(k, normal))
-			sid := c.send(setReq(k, v, normal))
-			g2 := c.send(getReq(k, normal))
+			g1 := c.Send(getReq(k, normal))
+			sid := c.Send(setReq(k, v, normal))
+			g2 := c.Send(getReq(k, normal))
 			for range 3 {
-				r := c.recv()
+				r := c.Recv()
 				switch r.ID {
 				case g1:
 					wantGet(r, false)
@@ -143,16 +143,16 @@ func modelWorker(t *testing.T, c *client, w, keys, ops int) {
 			var wid uint32
 			if op == 8 {
 				v := randVal()
-				wid = c.send(setReq(k, v, normal))
+				wid = c.Send(setReq(k, v, normal))
 				model[k] = v
 			} else {
-				wid = c.send(delReq(k, normal))
+				wid = c.Send(delReq(k, normal))
 				delete(model, k)
 			}
 			cur, present = model[k]
-			gid := c.send(getReq(k, normal))
+			gid := c.Send(getReq(k, normal))
 			for range 2 {
-				r := c.recv()
+				r := c.Recv()
 				switch r.ID {
 				case wid:
 					expect(t, what+" pipelined write", r, wire.CodeOK)

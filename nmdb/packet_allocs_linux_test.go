@@ -55,7 +55,7 @@ func TestSCTPServeNoAllocations(t *testing.T) {
 // raw reads and replies, and on the client's socket calls).
 func TestUDPServeNoAllocations(t *testing.T) {
 	ts := startServer(t, serverOpts{udp: true})
-	checkNoAllocs(t, ts.dialUDP().c, "UDP")
+	checkNoAllocs(t, ts.dialUDP().Conn, "UDP")
 }
 
 // checkNoAllocs stores a value over c, a client socket keeping message

@@ -19,12 +19,12 @@ func TestStatsAfterClassic(t *testing.T) {
 	// Three connections besides the one that asks.
 	for range 3 {
 		c := ts.dial()
-		expect(t, "set", c.do(setReq("k", "v", wire.FlagSync)), wire.CodeOK)
+		expect(t, "set", c.Do(setReq("k", "v", wire.FlagSync)), wire.CodeOK)
 	}
 	c := ts.dial()
-	expect(t, "get", c.do(getReq("k", 0)), wire.CodeCacheHit, "v")
+	expect(t, "get", c.Do(getReq("k", 0)), wire.CodeCacheHit, "v")
 	sinceAfter := time.Since(after)
-	r := c.do(wire.Request{Op: wire.OpStats})
+	r := c.Do(wire.Request{Op: wire.OpStats})
 	sinceBefore := time.Since(before)
 	expect(t, "stats", r, wire.CodeOK)
 	st, err := r.Counters(nil)
@@ -60,7 +60,7 @@ func TestStatsAfterClassic(t *testing.T) {
 
 	// A connection that goes away is no longer counted; passive mode shows
 	// in the role (read locally: a passive server does not reply).
-	c.c.Close()
+	c.Conn.Close()
 	deadline := time.Now().Add(ioTimeout)
 	for ts.stat(wire.StatOpenConns) != 3 {
 		if time.Now().After(deadline) {

@@ -18,7 +18,7 @@ func TestTCPReplyNoAllocations(t *testing.T) {
 	ts := startServer(t, serverOpts{cfg: Config{Backend: "null"}})
 	c := ts.dial()
 	const val = "a value of some thirty bytes.."
-	expect(t, "set", c.do(setReq("key:12345", val, cOnly)), wire.CodeOK)
+	expect(t, "set", c.Do(setReq("key:12345", val, cOnly)), wire.CodeOK)
 	req, err := wire.AppendRequest(nil, &wire.Request{ID: 7, Op: wire.OpGet, Key: []byte("key:12345")})
 	if err != nil {
 		t.Fatal(err)
@@ -40,11 +40,11 @@ func TestTCPReplyNoAllocations(t *testing.T) {
 		batch := bytes.Repeat(frame, tc.batch)
 		run := func() {
 			for range tc.loops {
-				if _, err := c.c.Write(batch); err != nil {
+				if _, err := c.Conn.Write(batch); err != nil {
 					t.Fatal(err)
 				}
 				for range tc.batch {
-					if _, err := io.ReadFull(c.c, reply); err != nil {
+					if _, err := io.ReadFull(c.Conn, reply); err != nil {
 						t.Fatal(err)
 					}
 				}

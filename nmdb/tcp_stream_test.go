@@ -56,8 +56,8 @@ func TestTCPStreamSplits(t *testing.T) {
 				case "random":
 					n = min(n, 1+rng.IntN(700))
 				}
-				_ = c.c.SetWriteDeadline(time.Now().Add(ioTimeout))
-				if _, err := c.c.Write(rest[:n]); err != nil {
+				_ = c.Conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+				if _, err := c.Conn.Write(rest[:n]); err != nil {
 					done <- err
 					return
 				}
@@ -66,7 +66,7 @@ func TestTCPStreamSplits(t *testing.T) {
 			done <- nil
 		}()
 		for i, st := range steps {
-			r, err := c.tryRecv()
+			r, err := c.TryRecv(ioTimeout)
 			if err != nil {
 				t.Fatalf("%s: reply %d: %v", mode, i+1, err)
 			}

@@ -31,12 +31,12 @@ func TestUDPAddressFamilies(t *testing.T) {
 			}
 			ts.udp = net.JoinHostPort(tc.dial, port)
 			c := ts.dialUDP()
-			expect(t, "normal set", c.do(setReq("k", "v1", normal)), wire.CodeOK)
-			expect(t, "get", c.do(getReq("k", normal)), wire.CodeCacheHit, "v1")
-			expect(t, "sync set", c.do(setReq("k", "v2", syncF)), wire.CodeOK)
-			expect(t, "cache set", c.do(setReq("c", "v3", cOnly)), wire.CodeOK)
-			expect(t, "cache get", c.do(getReq("c", cOnly)), wire.CodeCacheHit, "v3")
-			expect(t, "get after sync set", c.do(getReq("k", normal)), wire.CodeCacheHit, "v2")
+			expect(t, "normal set", c.Do(setReq("k", "v1", normal)), wire.CodeOK)
+			expect(t, "get", c.Do(getReq("k", normal)), wire.CodeCacheHit, "v1")
+			expect(t, "sync set", c.Do(setReq("k", "v2", syncF)), wire.CodeOK)
+			expect(t, "cache set", c.Do(setReq("c", "v3", cOnly)), wire.CodeOK)
+			expect(t, "cache get", c.Do(getReq("c", cOnly)), wire.CodeCacheHit, "v3")
+			expect(t, "get after sync set", c.Do(getReq("k", normal)), wire.CodeCacheHit, "v2")
 		})
 	}
 }

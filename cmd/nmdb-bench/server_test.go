@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -10,36 +8,15 @@ import (
 	"time"
 
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
 
 // startServer runs an in-process nmdb server with a pebble store on TCP
 // and UDP on one port of 127.0.0.1 and returns its address.
 func startServer(t *testing.T) string {
 	t.Helper()
-	srv, err := nmdb.New(nmdb.Config{DBPath: t.TempDir(), CacheObjects: 10000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, pc, err := listenBoth()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 2)
-	go func() { done <- srv.ServeTCP(l) }()
-	go func() { done <- srv.ServePacket(pc, nmdb.UDP) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		for range 2 {
-			if err := <-done; err != nil && !errors.Is(err, nmdb.ErrServerClosed) {
-				t.Errorf("serve: %v", err)
-			}
-		}
-	})
-	return l.Addr().String()
+	cfg := nmdb.Config{CacheObjects: 10000, Logger: slog.New(slog.DiscardHandler)}
+	return nmdbtest.Start(t, "tcp+udp", cfg).Addr.String()
 }
 
 // TestRunsAgainstServer runs every kind of client loop against a real

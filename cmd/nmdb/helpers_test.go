@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nmdb-go/nmdb/nmdb/wire"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
 
 // binPath is the daemon binary built by TestMain; it is set once, before any
@@ -238,147 +236,20 @@ func runDaemonIn(t *testing.T, dir string, args ...string) (int, string) {
 	}
 }
 
-// client is a minimal nmdb client over one TCP connection or UDP socket.
-type client struct {
-	t    *testing.T
-	conn net.Conn
-	udp  bool
-	rd   *bufio.Reader
-	id   uint32
-	buf  []byte
-}
-
-func dialTCP(t *testing.T, port int) *client {
+// dialTCP connects a raw protocol client to the daemon's TCP port.
+func dialTCP(t *testing.T, port int) *nmdbtest.Client {
 	t.Helper()
-	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &client{t: t, conn: c, rd: bufio.NewReader(c)}
+	return nmdbtest.Dial(t, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 }
 
-func dialUDP(t *testing.T, port int) *client {
+// dialUDP connects a raw protocol client to the daemon's UDP port; a lost
+// datagram is sent again (every request the tests send twice has the same
+// effect).
+func dialUDP(t *testing.T, port int) *nmdbtest.Client {
 	t.Helper()
-	c, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &client{t: t, conn: c, udp: true}
-}
-
-// send sends r with the next id and returns that id.
-func (c *client) send(r wire.Request) uint32 {
-	c.t.Helper()
-	c.id++
-	r.ID = c.id
-	b := c.buf[:0]
-	start := 0
-	if !c.udp {
-		b, start = wire.BeginFrame(b)
-	}
-	b, err := wire.AppendRequest(b, &r)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if !c.udp {
-		b = wire.EndFrame(b, start)
-	}
-	c.buf = b
-	if _, err := c.conn.Write(b); err != nil {
-		c.t.Fatalf("send %v: %v", r.Op, err)
-	}
-	return r.ID
-}
-
-// recv reads one reply, waiting at most wait; the reply's Val is a copy.
-func (c *client) recv(wait time.Duration) (wire.Reply, error) {
-	c.conn.SetReadDeadline(time.Now().Add(wait))
-	var msg []byte
-	if c.udp {
-		msg = make([]byte, wire.MaxMessage+wire.TCPPrefix)
-		n, err := c.conn.Read(msg)
-		if err != nil {
-			return wire.Reply{}, err
-		}
-		msg = msg[:n]
-	} else {
-		var prefix [wire.TCPPrefix]byte
-		if _, err := io.ReadFull(c.rd, prefix[:]); err != nil {
-			return wire.Reply{}, err
-		}
-		n, err := wire.FrameLen(prefix[:])
-		if err != nil {
-			return wire.Reply{}, err
-		}
-		msg = make([]byte, n)
-		if _, err := io.ReadFull(c.rd, msg); err != nil {
-			return wire.Reply{}, err
-		}
-	}
-	var r wire.Reply
-	if err := wire.DecodeReply(msg, &r); err != nil {
-		return wire.Reply{}, err
-	}
-	r.Val = bytes.Clone(r.Val)
-	return r, nil
-}
-
-// do sends r and returns its reply. Over UDP a lost datagram is sent again
-// (every request the tests send twice has the same effect).
-func (c *client) do(r wire.Request) wire.Reply {
-	c.t.Helper()
-	tries, wait := 1, waitLimit
-	if c.udp {
-		tries, wait = 20, waitLimit/20
-	}
-	for range tries {
-		id := c.send(r)
-		for {
-			rep, err := c.recv(wait)
-			var ne net.Error
-			if c.udp && errors.As(err, &ne) && ne.Timeout() {
-				break
-			}
-			if err != nil {
-				c.t.Fatalf("%v: %v", r.Op, err)
-			}
-			if rep.ID == id {
-				return rep
-			}
-			if !c.udp {
-				c.t.Fatalf("%v: reply for id %d, want %d", r.Op, rep.ID, id)
-			}
-		}
-	}
-	c.t.Fatalf("%v: no reply over UDP", r.Op)
-	return wire.Reply{}
-}
-
-func (c *client) set(key, val string) wire.Reply {
-	return c.do(wire.Request{Op: wire.OpSet, Key: []byte(key), Val: []byte(val)})
-}
-
-func (c *client) get(key string) wire.Reply {
-	return c.do(wire.Request{Op: wire.OpGet, Key: []byte(key)})
-}
-
-// mustSet sets key and fails unless the reply is OK.
-func (c *client) mustSet(key, val string) {
-	c.t.Helper()
-	if r := c.set(key, val); r.Code != wire.CodeOK {
-		c.t.Fatalf("set %q: reply %v (err %#x), want OK", key, r.Code, uint32(r.Err))
-	}
-}
-
-// mustGet fails unless key holds val.
-func (c *client) mustGet(key, val string) {
-	c.t.Helper()
-	r := c.get(key)
-	if (r.Code != wire.CodeOK && r.Code != wire.CodeCacheHit) || string(r.Val) != val {
-		c.t.Fatalf("get %q: reply %v %q (err %#x), want %q", key, r.Code, r.Val, uint32(r.Err), val)
-	}
+	c := nmdbtest.Dial(t, "udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	c.Resends = 19
+	return c
 }
 
 // sockets counts the sockets of process pid in the kernel's tables for
@@ -441,16 +312,16 @@ func sessionID(t *testing.T, pid int) int {
 	return sid
 }
 
-// waitServerRead waits until the daemon has read everything this TCP client
+// waitServerRead waits until the daemon has read everything TCP client c
 // sent: the receive queue of the daemon's end of the connection is empty.
-func (c *client) waitServerRead() {
-	c.t.Helper()
-	local := c.conn.LocalAddr().(*net.TCPAddr)
-	remote := c.conn.RemoteAddr().(*net.TCPAddr)
+func waitServerRead(t *testing.T, c *nmdbtest.Client) {
+	t.Helper()
+	local := c.Conn.LocalAddr().(*net.TCPAddr)
+	remote := c.Conn.RemoteAddr().(*net.TCPAddr)
 	// The daemon's end has the daemon's port locally and ours remotely.
 	want := fmt.Sprintf(":%04X", remote.Port)
 	peer := fmt.Sprintf(":%04X", local.Port)
-	waitFor(c.t, "the daemon to read the request", func() bool {
+	waitFor(t, "the daemon to read the request", func() bool {
 		for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 			for line := range strings.Lines(readFile(table)) {
 				f := strings.Fields(line)
@@ -461,22 +332,22 @@ func (c *client) waitServerRead() {
 				return strings.Trim(rx, "0") == ""
 			}
 		}
-		c.t.Fatalf("the daemon's end of %v is not in the kernel's tables", local)
+		t.Fatalf("the daemon's end of %v is not in the kernel's tables", local)
 		return false
 	})
 }
 
-// expectSilence checks that no reply comes in a while (passive mode). A
+// expectSilence checks that no reply to c comes in a while (passive mode). A
 // reply that comes later still fails the test: it is read before the reply
 // the test waits for next.
-func (c *client) expectSilence() {
-	c.t.Helper()
-	c.waitServerRead()
-	r, err := c.recv(time.Second)
+func expectSilence(t *testing.T, c *nmdbtest.Client) {
+	t.Helper()
+	waitServerRead(t, c)
+	r, err := c.TryRecv(time.Second)
 	if err == nil {
-		c.t.Fatalf("passive mode replied: id %d %v", r.ID, r.Code)
+		t.Fatalf("passive mode replied: id %d %v", r.ID, r.Code)
 	}
 	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-		c.t.Fatalf("passive mode: %v", err)
+		t.Fatalf("passive mode: %v", err)
 	}
 }

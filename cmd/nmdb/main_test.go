@@ -137,9 +137,9 @@ func TestForegroundTCP(t *testing.T) {
 	p := startDaemon(t, "-d", db, "-t", port(tcp), "-T", "127.0.0.1", "-s", "off")
 
 	c := dialTCP(t, tcp)
-	c.mustSet("k", "v")
-	c.mustGet("k", "v")
-	if r := c.get("absent"); r.Code != wire.CodeNotIn {
+	c.MustSet("k", "v")
+	c.MustGet("k", "v")
+	if r := c.Get("absent"); r.Code != wire.CodeNotIn {
 		t.Errorf("get of an absent key: %v, want NOTIN", r.Code)
 	}
 	if fi, err := os.Stat(db); err != nil || !fi.IsDir() {
@@ -176,8 +176,8 @@ func TestUDPAndTCPOff(t *testing.T) {
 	p := startDaemon(t, "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", "off", "-u", port(udp), "-U", "127.0.0.1")
 	c := dialUDP(t, udp)
-	c.mustSet("udp-key", "udp-value")
-	c.mustGet("udp-key", "udp-value")
+	c.MustSet("udp-key", "udp-value")
+	c.MustGet("udp-key", "udp-value")
 	pid := p.cmd.Process.Pid
 	if n := sockets(t, pid, "tcp"); n != 0 {
 		t.Errorf("-t off, but the daemon has %d TCP sockets", n)
@@ -284,8 +284,8 @@ func TestDaemonize(t *testing.T) {
 	}
 
 	c := dialTCP(t, tcp)
-	c.mustSet("daemon", "yes")
-	c.mustGet("daemon", "yes")
+	c.MustSet("daemon", "yes")
+	c.MustGet("daemon", "yes")
 
 	// In the background, standard input is /dev/null, standard output and
 	// error are the log file, also after a rotation.
@@ -380,7 +380,7 @@ func TestSIGUSR1ReadOnly(t *testing.T) {
 	p := startDaemon(t, "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", port(tcp), "-T", "127.0.0.1")
 	c := dialTCP(t, tcp)
-	c.mustSet("before", "1")
+	c.MustSet("before", "1")
 	p.signal(t, syscall.SIGUSR1)
 	p.waitLog(t, "read-only mode on")
 	for _, r := range []wire.Request{
@@ -388,12 +388,12 @@ func TestSIGUSR1ReadOnly(t *testing.T) {
 		{Op: wire.OpDel, Key: []byte("before")},
 		{Op: wire.OpIncr, Key: []byte("before"), Delta: 1},
 	} {
-		if rep := c.do(r); rep.Code != wire.CodeErr || rep.Err != wire.ErrCodeReadOnly {
+		if rep := c.Do(r); rep.Code != wire.CodeErr || rep.Err != wire.ErrCodeReadOnly {
 			t.Errorf("%v in read-only mode: %v err %#x, want ERR 0x107", r.Op, rep.Code, uint32(rep.Err))
 		}
 	}
-	c.mustGet("before", "1")
-	if r := c.get("after"); r.Code != wire.CodeNotIn {
+	c.MustGet("before", "1")
+	if r := c.Get("after"); r.Code != wire.CodeNotIn {
 		t.Errorf("a refused set was stored: get gives %v", r.Code)
 	}
 	p.stop(t)
@@ -405,7 +405,7 @@ func TestReadOnlyFlag(t *testing.T) {
 	startDaemon(t, "-r", "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", port(tcp), "-T", "127.0.0.1")
 	c := dialTCP(t, tcp)
-	if r := c.set("k", "v"); r.Code != wire.CodeErr || r.Err != wire.ErrCodeReadOnly {
+	if r := c.Set("k", "v"); r.Code != wire.CodeErr || r.Err != wire.ErrCodeReadOnly {
 		t.Errorf("set with -r: %v err %#x, want ERR 0x107", r.Code, uint32(r.Err))
 	}
 }
@@ -417,19 +417,19 @@ func TestSIGUSR2Passive(t *testing.T) {
 	p := startDaemon(t, "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", port(tcp), "-T", "127.0.0.1")
 	c := dialTCP(t, tcp)
-	c.mustSet("k", "old")
+	c.MustSet("k", "old")
 	p.signal(t, syscall.SIGUSR2)
 	p.waitLog(t, "passive mode on")
 
-	c.send(wire.Request{Op: wire.OpSet, Key: []byte("k"), Val: []byte("new")})
-	c.send(wire.Request{Op: wire.OpGet, Key: []byte("k")})
-	c.expectSilence()
+	c.Send(wire.Request{Op: wire.OpSet, Key: []byte("k"), Val: []byte("new")})
+	c.Send(wire.Request{Op: wire.OpGet, Key: []byte("k")})
+	expectSilence(t, c)
 
 	p.signal(t, syscall.SIGUSR2)
 	p.waitLog(t, "passive mode off")
 	// The set made in passive mode took effect, and the first reply is
 	// the one to this get.
-	c.mustGet("k", "new")
+	c.MustGet("k", "new")
 	p.stop(t)
 }
 
@@ -439,11 +439,11 @@ func TestPassiveFlag(t *testing.T) {
 	p := startDaemon(t, "-p", "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", port(tcp), "-T", "127.0.0.1")
 	c := dialTCP(t, tcp)
-	c.send(wire.Request{Op: wire.OpSet, Key: []byte("mirror"), Val: []byte("seen")})
-	c.expectSilence()
+	c.Send(wire.Request{Op: wire.OpSet, Key: []byte("mirror"), Val: []byte("seen")})
+	expectSilence(t, c)
 	p.signal(t, syscall.SIGUSR2)
 	p.waitLog(t, "passive mode off")
-	c.mustGet("mirror", "seen")
+	c.MustGet("mirror", "seen")
 }
 
 // TestRestartKeepsData: normal-mode writes acknowledged before SIGTERM are in
@@ -455,9 +455,9 @@ func TestRestartKeepsData(t *testing.T) {
 	p := startDaemon(t, "-d", db, "-l", "off", "-s", "off", "-t", port(tcp), "-T", "127.0.0.1")
 	c := dialTCP(t, tcp)
 	for i := range n {
-		c.mustSet(fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d", i))
+		c.MustSet(fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d", i))
 	}
-	c.do(wire.Request{Op: wire.OpDel, Key: []byte("key-7")})
+	c.Do(wire.Request{Op: wire.OpDel, Key: []byte("key-7")})
 	p.stop(t)
 
 	tcp = freePort(t, "tcp")
@@ -465,7 +465,7 @@ func TestRestartKeepsData(t *testing.T) {
 	c = dialTCP(t, tcp)
 	for i := range n {
 		key := fmt.Sprintf("key-%d", i)
-		r := c.get(key)
+		r := c.Get(key)
 		if i == 7 {
 			if r.Code != wire.CodeNotIn {
 				t.Errorf("deleted %s after restart: %v, want NOTIN", key, r.Code)
@@ -485,10 +485,10 @@ func TestNullBackend(t *testing.T) {
 	startDaemon(t, "-b", "null", "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", port(tcp), "-T", "127.0.0.1")
 	c := dialTCP(t, tcp)
-	if r := c.do(wire.Request{Op: wire.OpSet, Flags: wire.FlagSync, Key: []byte("k"), Val: []byte("v")}); r.Code != wire.CodeOK {
+	if r := c.Do(wire.Request{Op: wire.OpSet, Flags: wire.FlagSync, Key: []byte("k"), Val: []byte("v")}); r.Code != wire.CodeOK {
 		t.Errorf("sync set on null: %v", r.Code)
 	}
-	if r := c.do(wire.Request{Op: wire.OpGet, Flags: wire.FlagCacheOnly, Key: []byte("absent")}); r.Code != wire.CodeCacheMiss {
+	if r := c.Do(wire.Request{Op: wire.OpGet, Flags: wire.FlagCacheOnly, Key: []byte("absent")}); r.Code != wire.CodeCacheMiss {
 		t.Errorf("cache get of absent key: %v", r.Code)
 	}
 }
@@ -536,15 +536,15 @@ func TestDaemonizeStdoutGone(t *testing.T) {
 	}
 	// SIGUSR1 logs a line (nowhere, now).
 	c := dialTCP(t, tcp)
-	c.mustSet("still", "here")
+	c.MustSet("still", "here")
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "read-only mode", func() bool {
-		r := c.set("k", "v")
+		r := c.Set("k", "v")
 		return r.Code == wire.CodeErr && r.Err == wire.ErrCodeReadOnly
 	})
-	c.mustGet("still", "here")
+	c.MustGet("still", "here")
 	// The stop logs a line before it removes the pid file: a daemon
 	// killed by that write would leave the file behind.
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {

@@ -61,19 +61,19 @@ func TestCacheMemoryBound(t *testing.T) {
 	for sent < 8*bound {
 		for range window {
 			size := sizes[n%len(sizes)]
-			c.send(wire.Request{Op: wire.OpSet, Flags: wire.FlagCacheOnly, Key: []byte(fmt.Sprint("key", n)), Val: val[:size]})
+			c.Send(wire.Request{Op: wire.OpSet, Flags: wire.FlagCacheOnly, Key: []byte(fmt.Sprint("key", n)), Val: val[:size]})
 			sent += size
 			n++
 		}
 		for range window {
-			r, err := c.recv(waitLimit)
+			r, err := c.TryRecv(waitLimit)
 			if err != nil || r.Code != wire.CodeOK {
 				t.Fatalf("cache-only set: %v %v", r.Code, err)
 			}
 		}
 	}
 	peak := procKiB(t, pid, "VmHWM") << 10
-	st := c.do(wire.Request{Op: wire.OpStats})
+	st := c.Do(wire.Request{Op: wire.OpStats})
 	counters, err := st.Counters(nil)
 	if err != nil || len(counters) <= wire.StatEvictions {
 		t.Fatalf("stats: %d counters, %v", len(counters), err)
@@ -123,7 +123,7 @@ func TestFullDiskStopsCleanly(t *testing.T) {
 		if acked > 1000 {
 			t.Fatal("8 MiB took 30 MB of sync sets without running out of space")
 		}
-		r := c.do(wire.Request{Op: wire.OpSet, Flags: wire.FlagSync, Key: []byte(fmt.Sprint("key", acked)), Val: val})
+		r := c.Do(wire.Request{Op: wire.OpSet, Flags: wire.FlagSync, Key: []byte(fmt.Sprint("key", acked)), Val: val})
 		if r.Code != wire.CodeOK {
 			if r.Code != wire.CodeErr || r.Err != wire.ErrCodeDB {
 				t.Fatalf("the set that found the disk full: %v %#x, want ERR 0x106", r.Code, uint32(r.Err))
@@ -154,7 +154,7 @@ func TestFullDiskStopsCleanly(t *testing.T) {
 	p = startDaemon(t, "-d", db, "-t", port(tcp), "-T", "127.0.0.1", "-s", "off", "-l", "off")
 	c = dialTCP(t, tcp)
 	for i := range acked {
-		r := c.do(wire.Request{Op: wire.OpGet, Key: []byte(fmt.Sprint("key", i))})
+		r := c.Do(wire.Request{Op: wire.OpGet, Key: []byte(fmt.Sprint("key", i))})
 		if r.Code != wire.CodeOK || string(r.Val) != string(val) {
 			t.Fatalf("key%d after the restart: %v (%d bytes)", i, r.Code, len(r.Val))
 		}

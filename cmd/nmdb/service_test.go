@@ -97,7 +97,7 @@ func TestNotifyServiceManager(t *testing.T) {
 	}
 	// It was sent once the daemon serves.
 	c := dialTCP(t, tcp)
-	c.mustSet("k", "v")
+	c.MustSet("k", "v")
 	p.stop(t)
 	if msg := nextNotice(t, m); msg != "STOPPING=1" {
 		t.Errorf("message at the stop %q, want STOPPING=1", msg)
@@ -130,9 +130,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	p := startDaemon(t, "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
 		"-t", port(tcp), "-T", "127.0.0.1", "-M", "127.0.0.1:"+port(mport))
 	c := dialTCP(t, tcp)
-	c.mustSet("a", "1")
-	c.mustSet("b", "2")
-	c.mustGet("a", "1")
+	c.MustSet("a", "1")
+	c.MustSet("b", "2")
+	c.MustGet("a", "1")
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -203,8 +203,8 @@ func TestUser(t *testing.T) {
 		t.Errorf("the database belongs to %v, want user %s (nobody)", fi.Sys(), u.Uid)
 	}
 	c := dialTCP(t, tcp)
-	c.mustSet("as", "nobody")
-	c.mustGet("as", "nobody")
+	c.MustSet("as", "nobody")
+	c.MustGet("as", "nobody")
 	p.waitLog(t, "running as")
 	p.stop(t)
 

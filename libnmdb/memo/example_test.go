@@ -3,31 +3,26 @@ package memo_test
 import (
 	"context"
 	"fmt"
-	"net"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/libnmdb/memo"
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
 
 // Memoize a recursive function: each Fibonacci number is computed once and
 // stored in the cluster's cache, where every other process finds it.
 func Example() {
 	// A server for the example: in-process, cache only ("null" backend).
-	srv, err := nmdb.New(nmdb.Config{Backend: "null"})
+	srv, err := nmdbtest.StartAt("tcp", "127.0.0.1:0", nmdb.Config{Backend: "null"})
 	if err != nil {
 		panic(err)
 	}
-	defer srv.Shutdown(context.Background())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go srv.ServeTCP(l)
+	defer srv.Stop()
 
 	c := libnmdb.New(libnmdb.Options{})
 	defer c.Close()
-	if err := c.AddTCPServer("127.0.0.1", l.Addr().(*net.TCPAddr).Port); err != nil {
+	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		panic(err)
 	}
 
