@@ -218,8 +218,7 @@ func (p *packetConn) send(b []byte, rt *replyTo) {
 	p.s.inc(wire.StatMsgsDropped)
 	if len(b) > wire.HeaderSize+4 {
 		var e [wire.HeaderSize + 4]byte
-		id := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		_ = p.write(wire.AppendError(e[:0], id, wire.ErrCodeSend), rt)
+		_ = p.write(wire.AppendError(e[:0], wire.MessageID(b), wire.ErrCodeSend), rt)
 	}
 }
 

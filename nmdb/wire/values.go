@@ -127,73 +127,43 @@ func RoleName(v uint64) string {
 // StatName returns the name of counter i as nmdb-stats prints it, or
 // "unknown" for an index beyond NumStats.
 func StatName(i int) string {
-	switch i {
-	case StatCacheGet:
-		return "cache get"
-	case StatCacheSet:
-		return "cache set"
-	case StatCacheDel:
-		return "cache del"
-	case StatCacheCAS:
-		return "cache cas"
-	case StatCacheIncr:
-		return "cache incr"
-	case StatDBGet:
-		return "db get"
-	case StatDBSet:
-		return "db set"
-	case StatDBDel:
-		return "db del"
-	case StatDBCAS:
-		return "db cas"
-	case StatDBIncr:
-		return "db incr"
-	case StatCacheHits:
-		return "cache hits"
-	case StatCacheMisses:
-		return "cache misses"
-	case StatDBHits:
-		return "db hits"
-	case StatDBMisses:
-		return "db misses"
-	case StatMsgTIPC:
-		return "msg tipc"
-	case StatMsgTCP:
-		return "msg tcp"
-	case StatMsgUDP:
-		return "msg udp"
-	case StatMsgSCTP:
-		return "msg sctp"
-	case StatVersionMismatch:
-		return "version mismatch"
-	case StatBrokenRequests:
-		return "broken requests"
-	case StatUnknownRequests:
-		return "unknown requests"
-	case StatDBFirstKey:
-		return "db firstkey"
-	case StatDBNextKey:
-		return "db nextkey"
-	case StatObjectsCached:
-		return "objects cached"
-	case StatQueueLength:
-		return "queue length"
-	case StatConnsClosed:
-		return "conns closed"
-	case StatMsgsDropped:
-		return "msgs dropped"
-	case StatUptime:
-		return "uptime"
-	case StatVersion:
-		return "version"
-	case StatOpenConns:
-		return "open connections"
-	case StatRole:
-		return "role"
-	case StatBytesCached:
-		return "bytes cached"
-	case StatEvictions:
-		return "evictions"
+	names := [NumStats]string{
+		StatCacheGet:        "cache get",
+		StatCacheSet:        "cache set",
+		StatCacheDel:        "cache del",
+		StatCacheCAS:        "cache cas",
+		StatCacheIncr:       "cache incr",
+		StatDBGet:           "db get",
+		StatDBSet:           "db set",
+		StatDBDel:           "db del",
+		StatDBCAS:           "db cas",
+		StatDBIncr:          "db incr",
+		StatCacheHits:       "cache hits",
+		StatCacheMisses:     "cache misses",
+		StatDBHits:          "db hits",
+		StatDBMisses:        "db misses",
+		StatMsgTIPC:         "msg tipc",
+		StatMsgTCP:          "msg tcp",
+		StatMsgUDP:          "msg udp",
+		StatMsgSCTP:         "msg sctp",
+		StatVersionMismatch: "version mismatch",
+		StatBrokenRequests:  "broken requests",
+		StatUnknownRequests: "unknown requests",
+		StatDBFirstKey:      "db firstkey",
+		StatDBNextKey:       "db nextkey",
+		StatObjectsCached:   "objects cached",
+		StatQueueLength:     "queue length",
+		StatConnsClosed:     "conns closed",
+		StatMsgsDropped:     "msgs dropped",
+		StatUptime:          "uptime",
+		StatVersion:         "version",
+		StatOpenConns:       "open connections",
+		StatRole:            "role",
+		StatBytesCached:     "bytes cached",
+		StatEvictions:       "evictions",
 	}
-	return "unknown"
+	if i < 0 || i >= len(names) {
+		return "unknown"
+	}
+	return names[i]
 }

@@ -202,13 +202,17 @@ func (r *Request) Sync() bool { return r.Flags&FlagSync != 0 }
 
 var be = binary.BigEndian
 
+// MessageID returns the id in the header of msg, a request or a reply of
+// at least 4 bytes.
+func MessageID(msg []byte) uint32 { return be.Uint32(msg) & IDMask }
+
 // DecodeRequest parses msg into r without allocating. On error r.ID is set
 // whenever the message holds at least the id, so that the caller can send the
 // ERR reply that ErrCodeFor gives; the other fields are unspecified.
 func DecodeRequest(msg []byte, r *Request) error {
 	*r = Request{}
 	if len(msg) >= 4 {
-		r.ID = be.Uint32(msg) & IDMask
+		r.ID = MessageID(msg)
 	}
 	if len(msg) < HeaderSize || len(msg) > MaxMessage {
 		return ErrBroken
@@ -422,7 +426,7 @@ func DecodeReply(msg []byte, r *Reply) error {
 	if len(msg) < HeaderSize || len(msg) > MaxMessage {
 		return ErrBadReply
 	}
-	r.ID = be.Uint32(msg) & IDMask
+	r.ID = MessageID(msg)
 	r.Code = Code(be.Uint32(msg[4:]))
 	p := msg[HeaderSize:]
 	switch r.Code {

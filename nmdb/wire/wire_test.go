@@ -257,7 +257,7 @@ func TestStatNames(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < NumStats; i++ {
 		n := StatName(i)
-		if n == "unknown" || seen[n] {
+		if n == "" || n == "unknown" || seen[n] {
 			t.Errorf("StatName(%d) = %q", i, n)
 		}
 		seen[n] = true
@@ -350,5 +350,18 @@ func TestTransportNames(t *testing.T) {
 		if got := Transport(i).String(); got != want {
 			t.Errorf("Transport(%d) = %q, want %q", i, got, want)
 		}
+	}
+}
+
+func TestMessageID(t *testing.T) {
+	req, err := AppendRequest(nil, &Request{ID: IDMask, Op: OpGet, Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := MessageID(req); id != IDMask {
+		t.Errorf("request id %#x, want %#x (the version bits are not the id)", id, IDMask)
+	}
+	if id := MessageID(AppendReply(nil, 12345, CodeOK)); id != 12345 {
+		t.Errorf("reply id %d, want 12345", id)
 	}
 }

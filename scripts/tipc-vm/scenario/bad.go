@@ -133,7 +133,7 @@ func cmdBad(args []string) error {
 		if err := send(s.what, s.msg); err != nil {
 			return err
 		}
-		id := binary.BigEndian.Uint32(s.msg) & (1<<28 - 1)
+		id := wire.MessageID(s.msg)
 		if err := expectErr(s.what, id, s.code); err != nil {
 			return err
 		}
