@@ -57,6 +57,15 @@ func (c *Client) CacheGet(ctx context.Context, key []byte) ([]byte, error) {
 	return c.get(ctx, nil, key, wire.FlagCacheOnly)
 }
 
+// GetNoFill is Get that leaves the server's cache as it is: a cached value
+// is not marked used, and a value read from the database is not cached.
+// It is meant for walks over every key (dumps, copies), which would
+// otherwise push the working set out of a live server's cache. It sends
+// wire.FlagNoFill, which classic servers ignore: they answer as for Get.
+func (c *Client) GetNoFill(ctx context.Context, key []byte) ([]byte, error) {
+	return c.get(ctx, nil, key, wire.FlagNoFill)
+}
+
 // AppendGet is Get appending the value to dst and returning the extended
 // slice; it allocates nothing when dst has room. On error dst is returned
 // unchanged.

@@ -178,7 +178,7 @@ func (s *Server) answer(op *dbq.Op[replyTo], res *result, commitErr error, sc *[
 }
 
 // dbGet answers a get that missed the cache and fills the cache with the
-// answer unless a write raced it.
+// answer unless a write raced it or the get asked not to (FlagNoFill).
 func (s *Server) dbGet(b store.Batch, op *dbq.Op[replyTo], sc *[]byte) {
 	v, found, err := b.Get(nil, op.Key)
 	if err != nil {
@@ -195,10 +195,12 @@ func (s *Server) dbGet(b store.Batch, op *dbq.Op[replyTo], sc *[]byte) {
 	if v == nil {
 		v = []byte{}
 	}
-	sh := s.cache.Shard(op.Key)
-	sh.Lock()
-	sh.Fill(op.Key, v, op.Gen)
-	sh.Unlock()
+	if !op.NoFill {
+		sh := s.cache.Shard(op.Key)
+		sh.Lock()
+		sh.Fill(op.Key, v, op.Gen)
+		sh.Unlock()
+	}
 	s.replyValue(&op.Reply, sc, op.ID, wire.CodeOK, v)
 }
 

@@ -126,7 +126,13 @@ func (s *Server) get(r *wire.Request, rt *replyTo, sc *[]byte) {
 	}
 	sh := s.cache.Shard(r.Key)
 	sh.Lock()
-	v, ok := sh.Get(r.Key)
+	var v []byte
+	var ok bool
+	if r.NoFill() {
+		v, ok = sh.Peek(r.Key) // the key's place in the LRU order stays
+	} else {
+		v, ok = sh.Get(r.Key)
+	}
 	if ok {
 		s.inc(wire.StatCacheHits)
 		if rt.quiet {
@@ -147,7 +153,7 @@ func (s *Server) get(r *wire.Request, rt *replyTo, sc *[]byte) {
 		s.replyCode(rt, sc, r.ID, wire.CodeCacheMiss)
 		return
 	}
-	s.enqueue(dbq.Op[replyTo]{Kind: dbq.Get, ID: r.ID, Key: r.Key, Gen: gen}, rt, sc)
+	s.enqueue(dbq.Op[replyTo]{Kind: dbq.Get, ID: r.ID, Key: r.Key, Gen: gen, NoFill: r.NoFill()}, rt, sc)
 }
 
 // set updates the cache, and queues the write unless cache-only.

@@ -48,6 +48,8 @@ type Op[R any] struct {
 	Old   []byte // cas: expected value
 	Delta int64  // incr
 	Gen   uint64 // cache shard generation noted when queued
+	// NoFill keeps a get's value out of the cache (wire.FlagNoFill).
+	NoFill bool
 	Reply R
 }
 

@@ -85,6 +85,13 @@ const (
 	FlagCacheOnly Flags = 1
 	// FlagSync makes set and del answer only once the database has the write.
 	FlagSync Flags = 2
+	// FlagNoFill, this implementation's own, makes a get leave the cache
+	// as it is: a hit does not mark the key used, and a value read from the
+	// database is not cached. Readers that walk every key (a dump, a copy)
+	// use it so as not to push the working set out of a live server's
+	// cache. Classic servers ignore it, as they ignore every flag a request
+	// does not use, and serve such a get as any other.
+	FlagNoFill Flags = 4
 )
 
 // Code is a reply code.
@@ -196,6 +203,9 @@ type Request struct {
 
 // CacheOnly reports whether the request carries FlagCacheOnly.
 func (r *Request) CacheOnly() bool { return r.Flags&FlagCacheOnly != 0 }
+
+// NoFill reports whether the request carries FlagNoFill.
+func (r *Request) NoFill() bool { return r.Flags&FlagNoFill != 0 }
 
 // Sync reports whether the request carries FlagSync.
 func (r *Request) Sync() bool { return r.Flags&FlagSync != 0 }
