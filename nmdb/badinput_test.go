@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,7 +102,7 @@ func TestBadMessagesTCP(t *testing.T) {
 // trusted, after an ERR broken, and counts them.
 func TestBadFramesTCP(t *testing.T) {
 	ts := startServer(t, serverOpts{})
-	for i, prefix := range []uint32{0, 1, 7, wire.TCPPrefix + wire.MaxMessage + 1, 0x7fffffff, 0xffffffff} {
+	for i, prefix := range []uint32{0, 1, 7, maxSkipFrame + 1, 0x7fffffff, 0xffffffff} {
 		c := ts.dial()
 		expect(t, "get before", c.Do(getReq("x", normal)), wire.CodeNotIn)
 		if _, err := c.Conn.Write(u32s(nil, prefix)); err != nil {
@@ -160,9 +161,49 @@ func TestTruncatedAndGarbageTCP(t *testing.T) {
 	ts.stillServes()
 }
 
+// TestOversizedFrameSkipped: a well-framed request over the protocol's
+// limit (a 70,000-byte set) is skipped and answered with ERR broken for
+// its id, and the connection goes on, also for the request sent right
+// behind it in the same write.
+func TestOversizedFrameSkipped(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	c := ts.dial()
+	over := append(u32s(header(1, 9, wire.OpSet, 0), 1, 70000-1), make([]byte, 70000)...)
+	next, _ := wire.AppendRequest(nil, &wire.Request{ID: 10, Op: wire.OpGet, Key: []byte("x")})
+	var b []byte
+	for _, m := range [][]byte{over, next} {
+		f, start := wire.BeginFrame(b)
+		b = wire.EndFrame(append(f, m...), start)
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	if _, err := c.Conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Recv()
+	if r.ID != 9 {
+		t.Fatalf("reply id %d, want 9", r.ID)
+	}
+	expectErr(t, "70,000-byte set", r, wire.ErrCodeBroken)
+	if r := c.Recv(); r.ID != 10 || r.Code != wire.CodeNotIn {
+		t.Fatalf("get behind it: id %d code %v, want 10 NOTIN", r.ID, r.Code)
+	}
+	for range 3 { // the connection keeps serving, frames skipped again and again
+		c.SendRaw(over)
+		expectErr(t, "again", c.Recv(), wire.ErrCodeBroken)
+		expect(t, "then set", c.Do(setReq("k", "v", normal)), wire.CodeOK)
+	}
+	if n := ts.stat(wire.StatConnsClosed); n != 0 {
+		t.Fatalf("conns closed = %d, want 0", n)
+	}
+	if n := ts.stat(wire.StatBrokenRequests); n != 4 {
+		t.Fatalf("broken requests = %d, want 4", n)
+	}
+}
+
 // TestIdleAndSilentClients: connections that send nothing, or send
 // requests and never read, must not stop others being served; the second
-// kind is cut off.
+// kind makes the server stop reading from it, with its replies held
+// within the per-connection bound.
 func TestIdleAndSilentClients(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	for range 100 {
@@ -173,23 +214,104 @@ func TestIdleAndSilentClients(t *testing.T) {
 	c := ts.dial()
 	big := bytes.Repeat([]byte("z"), 60000)
 	expect(t, "set big", c.Do(wire.Request{Op: wire.OpSet, Key: []byte("big"), Val: big}), wire.CodeOK)
-	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("big")})
-	frame := append(u32s(nil, uint32(4+len(req))), req...)
-	batch := bytes.Repeat(frame, 64)
-	// Each 17-byte request asks for a 60 KB reply, and the client never
-	// reads: the server must give up on it long before the 120 MB of
-	// replies asked for here.
-	for range 2000 / 64 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(ioTimeout))
-		if _, err := c.Conn.Write(batch); err != nil {
-			break // cut off already
-		}
+	peak := sendWithoutReading(t, ts, 1, "big")
+	if max := int64(connOut + 2*len(big)); peak > max {
+		t.Fatalf("%d reply bytes held for a client that does not read, want at most %d", peak, max)
 	}
-	ts.waitStat(wire.StatConnsClosed, 1)
 	ts.stillServes()
 }
 
-// TestMaxConns closes connections beyond the limit at once.
+// sendWithoutReading connects n clients that send gets of key (a big
+// value) and never read a reply, and waits until the server has stopped
+// reading from each. It returns the most reply bytes the server held for
+// them, sampled meanwhile.
+func sendWithoutReading(t *testing.T, ts *testServer, n int, key string) int64 {
+	t.Helper()
+	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte(key)})
+	frame := append(u32s(nil, uint32(4+len(req))), req...)
+	batch := bytes.Repeat(frame, 1024)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		// A small receive window: the kernel holds few replies for it.
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	base := ts.s.stalls.Load()
+	for range n {
+		c, err := d.Dial("tcp", ts.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		go func() {
+			// Each 17-byte request asks for a 60 KB reply; the writes
+			// stop when the server stops reading (until the close).
+			for range 64 {
+				if _, err := c.Write(batch); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	var peak int64
+	deadline := time.Now().Add(ioTimeout)
+	for ts.s.stalls.Load()-base < int64(n) {
+		peak = max(peak, ts.s.outBytes.Load())
+		if time.Now().After(deadline) {
+			t.Fatalf("the server stopped reading from %d of %d clients that read no reply", ts.s.stalls.Load()-base, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return max(peak, ts.s.outBytes.Load())
+}
+
+// TestNonReadingClientsBounded: many clients that send requests for big
+// values and never read the replies hold at most the per-connection bound
+// of reply bytes each (without backpressure each held up to 4 MiB).
+func TestNonReadingClientsBounded(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	c := ts.dial()
+	big := bytes.Repeat([]byte("z"), 60000)
+	expect(t, "set big", c.Do(wire.Request{Op: wire.OpSet, Key: []byte("big"), Val: big}), wire.CodeOK)
+	const clients = 40
+	peak := sendWithoutReading(t, ts, clients, "big")
+	if max := int64(clients * (connOut + 2*len(big))); peak > max {
+		t.Fatalf("%d reply bytes held for %d clients that do not read, want at most %d", peak, clients, max)
+	}
+	t.Logf("%d clients that do not read: %d reply bytes held at most", clients, peak)
+	ts.stillServes()
+}
+
+// TestSlowAndIdleClients: a connection idle for longer than the idle
+// timeout is closed, and so is one that sends a request a byte at a time
+// and does not finish it in the frame timeout (counted as closed); others
+// are served meanwhile.
+func TestSlowAndIdleClients(t *testing.T) {
+	ts := startServer(t, serverOpts{cfg: Config{IdleTimeout: 200 * time.Millisecond, FrameTimeout: 300 * time.Millisecond}})
+	idle := ts.dial()
+	expect(t, "get", idle.Do(getReq("x", normal)), wire.CodeNotIn)
+	expectClosed(t, idle)
+	if n := ts.stat(wire.StatConnsClosed); n != 0 {
+		t.Fatalf("conns closed after an idle timeout = %d, want 0 (not misbehaviour)", n)
+	}
+
+	slow := ts.dial()
+	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 1, Op: wire.OpGet, Key: []byte("x")})
+	frame := append(u32s(nil, uint32(4+len(req))), req...)
+	// One byte per 50 ms: never idle for long, never done.
+	closed := false
+	for i := 0; i < len(frame)-1 && !closed; i++ {
+		_ = slow.Conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+		if _, err := slow.Conn.Write(frame[i : i+1]); err != nil {
+			closed = true
+		}
+		time.Sleep(50 * time.Millisecond)
+		ts.stillServes()
+	}
+	expectClosed(t, slow)
+	ts.waitStat(wire.StatConnsClosed, 1)
+}
+
+// TestMaxConns refuses connections beyond the limit at once, with an ERR
+// reply (out of resources) before the close.
 func TestMaxConns(t *testing.T) {
 	ts := startServer(t, serverOpts{cfg: Config{MaxConns: 3}})
 	var cs []*client
@@ -199,6 +321,11 @@ func TestMaxConns(t *testing.T) {
 		cs = append(cs, c)
 	}
 	extra := ts.dial()
+	r := extra.Recv()
+	if r.ID != 0 {
+		t.Fatalf("refusal id %d, want 0", r.ID)
+	}
+	expectErr(t, "over the limit", r, wire.ErrCodeMemory)
 	expectClosed(t, extra)
 	if n := ts.stat(wire.StatConnsClosed); n != 1 {
 		t.Fatalf("conns closed = %d, want 1", n)
@@ -212,7 +339,8 @@ func TestMaxConns(t *testing.T) {
 	for {
 		c := ts.dial()
 		c.Send(getReq("x", normal))
-		if r, err := c.TryRecv(ioTimeout); err == nil {
+		r, err := c.TryRecv(ioTimeout)
+		if err == nil && !(r.Code == wire.CodeErr && r.Err == wire.ErrCodeMemory) {
 			expect(t, "get after a slot freed", r, wire.CodeNotIn)
 			break
 		}
@@ -235,14 +363,22 @@ func TestUDP(t *testing.T) {
 	expect(t, "udp stats", u.Do(wire.Request{Op: wire.OpStats}), wire.CodeOK)
 
 	for _, bm := range badMessages {
+		if len(bm.msg) < wire.HeaderSize {
+			continue // below
+		}
 		u.SendRaw(bm.msg)
 		expectErr(t, "udp "+bm.name, u.Recv(), bm.code)
 	}
-	// Too short to hold an id, and too long for a message.
-	u.SendRaw([]byte{1, 2, 3})
-	expectErr(t, "udp 3 bytes", u.Recv(), wire.ErrCodeBroken)
-	u.SendRaw(nil) // an empty datagram is dropped
-	expect(t, "udp after empty", u.Do(getReq("s", normal)), wire.CodeCacheHit, "sv")
+	// Datagrams too short to hold a header are dropped without a reply:
+	// the next reply read is the one to the get (do checks its id).
+	dropped := ts.stat(wire.StatMsgsDropped)
+	for _, short := range [][]byte{nil, {1}, {1, 2, 3}, header(1, 7, 0, 0)[:6], header(1, 7, 0, 0)[:7]} {
+		u.SendRaw(short)
+	}
+	expect(t, "udp after short datagrams", u.Do(getReq("s", normal)), wire.CodeCacheHit, "sv")
+	if n := ts.stat(wire.StatMsgsDropped) - dropped; n != 5 {
+		t.Fatalf("%d short datagrams counted as dropped, want 5", n)
+	}
 
 	// A value whose reply does not fit a UDP datagram: ERR send failed.
 	c := ts.dial()

@@ -176,7 +176,10 @@ func (p *packetConn) read() error {
 			continue
 		}
 		failures = 0
-		if n == 0 {
+		if n < wire.HeaderSize {
+			// Too short to carry a request id: no reply can be matched
+			// to it, so none is sent (nor can a forged sender address
+			// get one).
 			s.inc(wire.StatMsgsDropped)
 			continue
 		}

@@ -54,8 +54,18 @@ type Config struct {
 	// Passive starts the server in passive mode: it acts on every request
 	// but never replies.
 	Passive bool
-	// MaxConns bounds the concurrent TCP connections; 0 means 4096.
+	// MaxConns bounds the concurrent TCP connections; 0 means 4096. A
+	// client over the limit gets an ERR reply (0x105, out of resources,
+	// with request id 0) and is closed.
 	MaxConns int
+	// IdleTimeout closes a TCP connection that sends nothing for this long
+	// between requests; 0 means DefaultIdleTimeout, a negative value
+	// never.
+	IdleTimeout time.Duration
+	// FrameTimeout closes a TCP connection that began to send a request
+	// and has not sent all of it this long after; 0 means
+	// DefaultFrameTimeout, a negative value never.
+	FrameTimeout time.Duration
 	// PollSpin is how long a reader whose client sends requests in quick
 	// succession keeps polling its socket, once empty, before it sleeps
 	// (see spin.go): 0 means DefaultPollSpin, a negative value never.
@@ -118,9 +128,15 @@ type Server struct {
 	passive  atomic.Bool
 	closing  atomic.Bool
 	nconns   atomic.Int64
-	stats    [wire.NumStats]counter
-	fault    atomic.Pointer[storeFault] // set once the store failed
-	onFault  func(error)
+	outBytes atomic.Int64 // TCP replies not yet taken by their clients
+	stalls   atomic.Int64 // waits of TCP readers for their clients to take replies
+	timeouts *timeouts
+
+	// One log line per second at most for each kind of misbehaving client.
+	logOverLimit, logBadFrame, logTimeout, logCutOff logLimiter
+	stats                                            [wire.NumStats]counter
+	fault                                            atomic.Pointer[storeFault] // set once the store failed
+	onFault                                          func(error)
 
 	smallBufs sync.Pool // *[]byte of smallBuf bytes, TCP frames being read
 	bigBufs   sync.Pool // *[]byte of bigBuf bytes
@@ -189,6 +205,7 @@ func newServer(cfg Config, st store.Store) *Server {
 		cache:      cache.New(objects, cacheBytes),
 		q:          dbq.New[replyTo](queueOps, queueBytes),
 		maxConns:   int64(maxConns),
+		timeouts:   newTimeouts(cfg.IdleTimeout, cfg.FrameTimeout),
 		spin:       newSpinSlots(pollSpin),
 		started:    time.Now(),
 		listeners:  make(map[net.Listener]struct{}),
@@ -206,6 +223,7 @@ func newServer(cfg Config, st store.Store) *Server {
 	s.readOnly.Store(cfg.ReadOnly)
 	s.passive.Store(cfg.Passive)
 	go s.work()
+	go s.sweep()
 	go s.syncLoop(syncInterval)
 	return s
 }
@@ -297,8 +315,11 @@ func (s *Server) shutdown() error {
 	}
 	for tc := range s.conns {
 		_ = tc.c.SetReadDeadline(now)
+		tc.wakeReader() // one waiting for its client to read
 	}
 	s.mu.Unlock()
+	close(s.timeouts.stop)
+	<-s.timeouts.done
 
 	// No request is read after this; then the queue runs dry and every
 	// reply it owes is handed to its connection or socket.

@@ -1,12 +1,14 @@
 package nmdb
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,8 +23,20 @@ const (
 	// bigBuf holds the largest frame and then some.
 	bigBuf = wire.TCPPrefix + wire.MaxMessage + 4096
 	// maxOut bounds the replies a connection may have waiting to be
-	// written; a client that does not read them is cut off.
+	// written, which only database replies owed to requests read before
+	// the connection reached connOut can take it to; a client that does
+	// not read them is cut off.
 	maxOut = 4 << 20
+	// maxSkipFrame is the longest frame skipped, with an ERR reply, rather
+	// than taken for a broken stream: a request some bytes over the
+	// protocol's limit leaves the connection usable.
+	maxSkipFrame = 1 << 20
+	// lingerBytes and lingerTime bound what is read and dropped from a
+	// client after its connection is given up for a bad frame, so that
+	// the close does not reset the connection before the ERR reply
+	// reached it.
+	lingerBytes = 256 << 10
+	lingerTime  = time.Second
 	// keepOut is the largest output buffer kept for reuse.
 	keepOut = 64 << 10
 	// writeTimeout cuts off a client that takes no reply bytes at all for
@@ -56,12 +70,18 @@ type tcpConn struct {
 	o tcpOut    // shared by reader, writer and database replies
 }
 
-// tcpReader is the state only the reader goroutine uses.
+// tcpReader is the state the reader goroutine uses; the atomics are read
+// by the sweeper of timeouts too, and room is signalled by the writer.
 type tcpReader struct {
 	rt    replyTo
 	first [firstRead]byte // where each batch of frames is first read
 	op    rawOp           // its reads through the descriptor
 	spin  spinner         // its polling before it sleeps
+
+	idleSince  atomic.Int64  // timeouts' clock when it began to wait for a request; 0: not waiting
+	frameSince atomic.Int64  // timeouts' clock when it began to wait for the rest of a request; 0: not waiting
+	timedOut   atomic.Bool   // the sweeper closed the connection
+	room       chan struct{} // the client took replies, or the connection ends
 }
 
 // tcpWriter is the state of the writing side: the writer goroutine, or the
@@ -81,6 +101,11 @@ type tcpOut struct {
 	writing    bool   // a write is under way
 	readerDone bool   // no more requests will be read
 	dead       bool   // cut off or broken: drop replies, close
+	linger     bool   // read and drop the client's input a while before the close
+	// owed counts the reply bytes not yet taken by the client (in buf
+	// and in a write under way), also counted in Server.outBytes. It is
+	// changed under mu and read by the reader without it.
+	owed atomic.Int64
 }
 
 // lock and unlock guard tc.o.
@@ -133,11 +158,13 @@ func (s *Server) ServeTCP(l net.Listener) error {
 		if s.nconns.Add(1) > s.maxConns {
 			s.nconns.Add(-1)
 			s.inc(wire.StatConnsClosed)
-			_ = c.Close()
+			s.logOverLimit.warn(s.log, "refused a connection over the limit", "client", c.RemoteAddr(), "limit", s.maxConns)
+			refuse(c)
 			continue
 		}
 		tc := &tcpConn{s: s, c: c}
 		tc.w.wake = make(chan struct{}, 1)
+		tc.r.room = make(chan struct{}, 1)
 		tc.r.rt.tc, tc.r.rt.reader = tc, true
 		tc.setRaw()
 		s.mu.Lock()
@@ -154,6 +181,21 @@ func (s *Server) ServeTCP(l net.Listener) error {
 		go tc.read()
 		go tc.write()
 	}
+}
+
+// refusal is the ERR reply a client over the connection limit gets: out of
+// resources, for request id 0 (it has sent none yet).
+var refusal = func() []byte {
+	b, start := wire.BeginFrame(nil)
+	return wire.EndFrame(wire.AppendError(b, 0, wire.ErrCodeMemory), start)
+}()
+
+// refuse sends the refusal to a connection over the limit and closes it.
+// The reply fits in the empty socket's buffer, so the write does not wait.
+func refuse(c net.Conn) {
+	_ = c.SetWriteDeadline(time.Now().Add(lingerTime))
+	_, _ = c.Write(refusal)
+	_ = c.Close()
 }
 
 // isTemporary reports whether an accept error is worth retrying.
@@ -177,13 +219,66 @@ func (tc *tcpConn) read() {
 		s.readers.Done()
 	}()
 	for {
-		n, err := tc.readAtLeast(tc.r.first[:], wire.TCPPrefix)
+		// Between requests: idle. A partial frame is left to readFrames,
+		// where the time to finish it is bounded.
+		tc.r.idleSince.Store(s.timeouts.now())
+		n, err := tc.readAtLeast(tc.r.first[:], 1)
+		tc.r.idleSince.Store(0)
 		if err != nil {
 			return
 		}
 		if !tc.readFrames(n) {
 			return
 		}
+	}
+}
+
+// markFrame notes that the reader waits for the rest of a frame: the
+// time it has to finish one starts at the first wait.
+func (tc *tcpConn) markFrame() {
+	if tc.r.frameSince.Load() == 0 {
+		tc.r.frameSince.Store(tc.s.timeouts.now())
+	}
+}
+
+// timeOut ends a connection the sweeper found waiting too long: its reader
+// stops, and the writer sends what replies are left and closes it.
+func (tc *tcpConn) timeOut(frame bool) {
+	s := tc.s
+	if frame {
+		s.inc(wire.StatConnsClosed)
+		s.logTimeout.warn(s.log, "closing a connection that did not finish a request in time", "client", tc.c.RemoteAddr(), "limit", s.timeouts.frame)
+	}
+	_ = tc.c.SetReadDeadline(time.Unix(1, 0))
+}
+
+// wakeReader wakes a reader waiting for its client to take replies.
+func (tc *tcpConn) wakeReader() {
+	select {
+	case tc.r.room <- struct{}{}:
+	default:
+	}
+}
+
+// waitRoom returns once the connection may read more requests: its
+// client has few enough replies waiting, and all clients together too
+// unless it has none. It reports false when the connection ends first.
+func (tc *tcpConn) waitRoom() bool {
+	s := tc.s
+	for {
+		owed := tc.o.owed.Load()
+		if owed == 0 || owed < connOut && s.outBytes.Load() <= totalOut {
+			return true
+		}
+		tc.flush()
+		tc.lock()
+		dead := tc.o.dead
+		tc.unlock()
+		if dead || s.closing.Load() {
+			return false
+		}
+		s.stalls.Add(1)
+		<-tc.r.room
 	}
 }
 
@@ -247,13 +342,44 @@ func (tc *tcpConn) readFrames(have int) bool {
 		}
 		n, err := wire.FrameLen(fb.buf[off : off+wire.TCPPrefix])
 		if err != nil {
-			// The stream cannot be trusted past a bad length.
+			size := int64(binary.BigEndian.Uint32(fb.buf[off:]))
+			if size <= wire.TCPPrefix+wire.MaxMessage || size > maxSkipFrame {
+				// The stream cannot be trusted past such a length: the
+				// ERR reply is sent, then the connection closed.
+				s.inc(wire.StatBrokenRequests)
+				s.inc(wire.StatConnsClosed)
+				s.logBadFrame.warn(s.log, "closing a connection after a bad frame length", "client", tc.c.RemoteAddr(), "err", err)
+				tc.r.rt.quiet = s.passive.Load()
+				s.replyErr(&tc.r.rt, nil, 0, wire.ErrCodeBroken)
+				tc.lock()
+				tc.o.linger = true
+				tc.unlock()
+				return false
+			}
+			// Over the limit but plausible: the frame is skipped, and
+			// answered as a broken request, with its id.
+			have = tc.room(&fb, off, have, wire.TCPPrefix+wire.HeaderSize)
+			off = 0
+			if have < wire.TCPPrefix+wire.HeaderSize {
+				tc.markFrame()
+				m, err := tc.readAtLeast(fb.buf[have:], wire.TCPPrefix+wire.HeaderSize-have)
+				if err != nil {
+					return false
+				}
+				have += m
+			}
+			id := binary.BigEndian.Uint32(fb.buf[wire.TCPPrefix:]) & wire.IDMask
+			var ok bool
+			if off, have, ok = tc.skip(&fb, have, int(size)); !ok {
+				return false
+			}
+			tc.r.frameSince.Store(0)
+			s.inc(wire.StatMsgTCP)
 			s.inc(wire.StatBrokenRequests)
-			s.inc(wire.StatConnsClosed)
-			s.log.Warn("closing a connection after a bad frame length", "client", tc.c.RemoteAddr(), "err", err)
+			s.logBadFrame.warn(s.log, "skipped a request over the size limit", "client", tc.c.RemoteAddr(), "bytes", size)
 			tc.r.rt.quiet = s.passive.Load()
-			s.replyErr(&tc.r.rt, nil, 0, wire.ErrCodeBroken)
-			return false
+			s.replyErr(&tc.r.rt, nil, id, wire.ErrCodeBroken)
+			continue
 		}
 		total := wire.TCPPrefix + n
 		if have-off < total {
@@ -262,16 +388,44 @@ func (tc *tcpConn) readFrames(have int) bool {
 				off = 0
 			}
 			tc.flush()
+			tc.markFrame()
 			m, err := tc.readAtLeast(fb.buf[have:], total-(have-off))
 			if err != nil {
 				return false
 			}
 			have += m
 		}
+		tc.r.frameSince.Store(0)
+		// Backpressure: a client that does not take its replies gets no
+		// more of them made.
+		if owed := tc.o.owed.Load(); owed > 0 && (owed >= connOut || s.outBytes.Load() > totalOut) && !tc.waitRoom() {
+			return false
+		}
 		s.handle(fb.buf[off+wire.TCPPrefix:off+total], &tc.r.rt, nil)
 		off += total
 	}
 	return true
+}
+
+// skip drops the size-byte frame that begins fb.buf[0:have], reading the
+// rest of it, and returns where the data read along after it starts and
+// ends in fb.buf; false when the connection ends first.
+func (tc *tcpConn) skip(fb *frameBuf, have, size int) (off, end int, ok bool) {
+	if have >= size {
+		return size, have, true
+	}
+	left := size - have
+	for {
+		tc.markFrame()
+		m, err := tc.readAtLeast(fb.buf, 1)
+		if err != nil {
+			return 0, 0, false
+		}
+		if m >= left {
+			return left, m, true
+		}
+		left -= m
+	}
 }
 
 // begin locks the output buffer and begins a frame in it.
@@ -296,10 +450,20 @@ func (tc *tcpConn) end(b []byte, start int, poke bool) {
 		tc.kill(true)
 		return
 	}
+	tc.owe(len(b) - len(tc.o.buf))
 	tc.o.buf = b
 	tc.unlock()
 	if poke {
 		tc.poke()
+	}
+}
+
+// owe adds n (maybe negative) to the reply bytes the client has not
+// taken yet, under the lock.
+func (tc *tcpConn) owe(n int) {
+	if n != 0 {
+		tc.o.owed.Add(int64(n))
+		tc.s.outBytes.Add(int64(n))
 	}
 }
 
@@ -327,13 +491,26 @@ func (tc *tcpConn) kill(count bool) {
 	tc.lock()
 	was := tc.o.dead
 	tc.o.dead = true
+	tc.owe(-int(tc.o.owed.Load()))
 	tc.unlock()
 	if !was && count {
 		tc.s.inc(wire.StatConnsClosed)
-		tc.s.log.Warn("cut off a client that does not read its replies", "client", tc.c.RemoteAddr())
+		tc.s.logCutOff.warn(tc.s.log, "cut off a client that does not read its replies", "client", tc.c.RemoteAddr())
 	}
 	_ = tc.c.Close()
 	tc.poke()
+	tc.wakeReader()
+}
+
+// lingerClose ends the sending side and reads and drops what the client
+// still sends, for a bounded time and amount, so that closing the
+// connection does not reset it before the client read the last replies.
+func (tc *tcpConn) lingerClose() {
+	if cw, ok := tc.c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = tc.c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, tc.c, lingerBytes)
 }
 
 // setRaw prepares the reads and the non-blocking writes that go through
@@ -414,6 +591,9 @@ func (tc *tcpConn) flush() {
 
 	tc.lock()
 	tc.o.writing = false
+	if !tc.o.dead {
+		tc.owe(-n)
+	}
 	if n < len(buf) {
 		// Put the rest back before what was added meanwhile.
 		rest := buf[:copy(buf, buf[n:])]
@@ -445,6 +625,16 @@ func (tc *tcpConn) flush() {
 func (tc *tcpConn) write() {
 	s := tc.s
 	defer func() {
+		tc.lock()
+		tc.o.dead = true // late database replies are dropped
+		tc.owe(-int(tc.o.owed.Load()))
+		linger := tc.o.linger
+		tc.o.linger = false
+		tc.unlock()
+		tc.wakeReader()
+		if linger {
+			tc.lingerClose()
+		}
 		_ = tc.c.Close()
 		s.mu.Lock()
 		delete(s.conns, tc)
@@ -493,10 +683,14 @@ func (tc *tcpConn) write() {
 			_, err := tc.c.Write(buf)
 			tc.lock()
 			tc.o.writing = false
+			if err == nil && !tc.o.dead {
+				tc.owe(-len(buf))
+			}
 			if err == nil && tc.o.spare == nil && cap(buf) <= keepOut {
 				tc.o.spare = buf[:0]
 			}
 			tc.unlock()
+			tc.wakeReader()
 			if err != nil {
 				tc.kill(errors.Is(err, os.ErrDeadlineExceeded))
 				return
