@@ -84,24 +84,24 @@ func TestStatsAfterClassic(t *testing.T) {
 func TestGetNoFill(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	c := ts.dial()
-	expect(t, "set", c.do(setReq("k", "v", wire.FlagSync)), wire.CodeOK)
-	expect(t, "cache-only del", c.do(delReq("k", wire.FlagCacheOnly)), wire.CodeOK)
+	expect(t, "set", c.Do(setReq("k", "v", wire.FlagSync)), wire.CodeOK)
+	expect(t, "cache-only del", c.Do(delReq("k", wire.FlagCacheOnly)), wire.CodeOK)
 	if n := ts.stat(wire.StatObjectsCached); n != 0 {
 		t.Fatalf("%d objects cached after the cache-only del, want 0", n)
 	}
 	for i := range 2 {
-		expect(t, "no-fill get from the database", c.do(getReq("k", wire.FlagNoFill)), wire.CodeOK, "v")
+		expect(t, "no-fill get from the database", c.Do(getReq("k", wire.FlagNoFill)), wire.CodeOK, "v")
 		if n := ts.stat(wire.StatObjectsCached); n != 0 {
 			t.Fatalf("no-fill get %d cached the value (%d objects cached)", i, n)
 		}
 	}
-	expect(t, "no-fill get of an absent key", c.do(getReq("absent", wire.FlagNoFill)), wire.CodeNotIn)
+	expect(t, "no-fill get of an absent key", c.Do(getReq("absent", wire.FlagNoFill)), wire.CodeNotIn)
 	// A plain get fills the cache; a no-fill get then hits it.
-	expect(t, "get", c.do(getReq("k", 0)), wire.CodeOK, "v")
+	expect(t, "get", c.Do(getReq("k", 0)), wire.CodeOK, "v")
 	if n := ts.stat(wire.StatObjectsCached); n != 1 {
 		t.Fatalf("%d objects cached after a plain get, want 1", n)
 	}
-	expect(t, "no-fill get from the cache", c.do(getReq("k", wire.FlagNoFill)), wire.CodeCacheHit, "v")
+	expect(t, "no-fill get from the cache", c.Do(getReq("k", wire.FlagNoFill)), wire.CodeCacheHit, "v")
 	if got := ts.stat(wire.StatDBGet); got != 5 {
 		t.Errorf("db get = %d, want 5 (no-fill gets count as gets)", got)
 	}
