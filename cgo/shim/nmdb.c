@@ -70,8 +70,19 @@ static struct core *core_cur;
 static pid_t core_failed_pid;
 static int core_failed_errno;
 
-/* A child gets a fresh lock, whatever another thread of its parent did
- * with it at the time of the fork. */
+/* fork() waits while another thread starts the core, so that a child sees
+ * either no core or a started one, never half a load. The child gets a
+ * fresh lock. */
+static void core_atfork_prepare(void)
+{
+	pthread_mutex_lock(&core_mu);
+}
+
+static void core_atfork_parent(void)
+{
+	pthread_mutex_unlock(&core_mu);
+}
+
 static void core_atfork_child(void)
 {
 	pthread_mutex_init(&core_mu, NULL);
@@ -97,7 +108,8 @@ static void nmdb_save_args(int argc, char **argv, char **envp)
 	saved_argc = argc;
 	saved_argv = argv;
 	saved_envp = envp;
-	pthread_atfork(NULL, NULL, core_atfork_child);
+	pthread_atfork(core_atfork_prepare, core_atfork_parent,
+			core_atfork_child);
 }
 
 static struct core *core_start(int fresh, int *err)
@@ -124,7 +136,8 @@ static struct core *core_start(int fresh, int *err)
 __attribute__((constructor))
 static void nmdb_setup(void)
 {
-	pthread_atfork(NULL, NULL, core_atfork_child);
+	pthread_atfork(core_atfork_prepare, core_atfork_parent,
+			core_atfork_child);
 }
 
 /* core_path writes the path of the core into buf: nmdb/libnmdb-core.so.1

@@ -14,6 +14,9 @@
  *      sets and gets with a handle of its own;
  *   2. still before its first call, a child that calls daemon(3) and then
  *      uses the library;
+ *   2b. still before its first call, children that fork while another of
+ *      their threads makes the process's first nmdb_init(): the grandchild
+ *      works or (static library) gets ENOTSUP, never a half-started library;
  *   3. the parent uses the library;
  *   4. a pool of 4 children forked after that: a call on the parent's
  *      handle fails at once with ESTALE; a new handle works (1000 sets and
@@ -329,6 +332,49 @@ static void chain(int gen)
 	nmdb_free(db);
 }
 
+static void *first_init(void *arg)
+{
+	nmdb_t **db = arg;
+
+	*db = new_handle("first-init");
+	ops(*db, "first-init", 10);
+	return NULL;
+}
+
+static void race_grandchild(int unused)
+{
+	nmdb_t *db;
+
+	(void) unused;
+	errno = 0;
+	db = nmdb_init();
+	if (!after_works && db == NULL && errno == ENOTSUP)
+		return;
+	QUIET_CHECK(db != NULL, "[race] nmdb_init: errno %d", errno);
+	QUIET_CHECK(nmdb_add_tcp_server(db, "127.0.0.1", port) == 1,
+			"[race] add: errno %d", errno);
+	ops(db, "race", 10);
+	nmdb_free(db);
+}
+
+/* init_race forks while another thread makes the first nmdb_init() of
+ * this process, delay microseconds after starting that thread. */
+static void init_race(int delay)
+{
+	pthread_t t;
+	nmdb_t *db = NULL;
+	int ok;
+
+	QUIET_CHECK(pthread_create(&t, NULL, first_init, &db) == 0,
+			"pthread_create");
+	usleep(delay);
+	ok = reap(spawn(race_grandchild, 0), "init race");
+	pthread_join(t, NULL);
+	QUIET_CHECK(ok, "[race] the child forked %d us after the first "
+			"nmdb_init began", delay);
+	nmdb_free(db);
+}
+
 /* The server killed by lose_server, and its port. */
 static int victim_port;
 static pid_t victim_pid;
@@ -388,6 +434,13 @@ int main(int argc, char **argv)
 
 	/* 2. daemon(3), then use. */
 	CHECK(run_daemon(0), "daemon(3) before the first call, then use");
+
+	/* 2b. fork() during the first nmdb_init() of another thread. */
+	for (ok = 1, i = 0; i < 12; i++)
+		ok &= reap(spawn(init_race, i * 250), "init race");
+	CHECK(ok, "fork during another thread's first nmdb_init (12 delays): "
+			"the child %s", after_works ? "works" :
+			"works or gets ENOTSUP");
 
 	/* 3. The parent uses the library. */
 	parent_db = new_handle("parent");
