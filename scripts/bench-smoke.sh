@@ -7,21 +7,14 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 GO=${GO:-go}
 N=${SMOKE_REQUESTS:-1000}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/nmdb-bench-smoke.XXXXXX")
 pid=""
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	if [ -n "$pid" ]; then stop_pids "$pid"; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -29,11 +22,11 @@ trap 'exit 130' INT TERM
 
 "$GO" build -o "$work/" ./cmd/nmdb ./cmd/nmdb-bench
 BENCH=$work/nmdb-bench
-port=$("$BENCH" freeport)
+port=$(free_port)
 "$work/nmdb" -f -d "$work/db" -l off -s off -t "$port" -T 127.0.0.1 -u "$port" -U 127.0.0.1 \
 	-c 64 -o "$work/nmdb.log" &
 pid=$!
-if ! "$BENCH" wait -timeout 30s "127.0.0.1:$port"; then
+if ! wait_tcp 30 "127.0.0.1:$port"; then
 	cat "$work/nmdb.log" >&2 || true
 	exit 1
 fi

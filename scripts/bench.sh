@@ -19,6 +19,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 GO=${GO:-go}
 SECS=${BENCH_SECS:-5}
 WARM=${BENCH_WARMUP:-1}
@@ -48,16 +49,7 @@ fi
 work=$(mktemp -d "$TMPBASE/nmdb-bench.XXXXXX")
 pids=()
 stop_all() {
-	local p i
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_pids "${pids[@]}"
 	pids=()
 }
 cleanup() {
@@ -112,7 +104,7 @@ used_ports=" "
 port() {
 	local p i
 	for ((i = 0; i < 20; i++)); do
-		p=$("$BENCH" freeport)
+		p=$(free_port)
 		if [[ $used_ports != *" $p "* ]]; then
 			used_ports+="$p "
 			got=$p
@@ -190,7 +182,7 @@ if has 1 || has 2 || has 3 || has 4; then
 	port && MP=$got && start_memcached "$MP" && MPID=$last_pid
 	port && RP=$got && start_redis redis "$RP" && RPID=$last_pid
 	port && SP=$got && start_redis redis-sync "$SP" durable && SPID=$last_pid
-	"$BENCH" wait "127.0.0.1:$NP" "127.0.0.1:$MP" "127.0.0.1:$RP" "127.0.0.1:$SP"
+	wait_tcp 20 "127.0.0.1:$NP" "127.0.0.1:$MP" "127.0.0.1:$RP" "127.0.0.1:$SP"
 	N=127.0.0.1:$NP M=127.0.0.1:$MP R=127.0.0.1:$RP S=127.0.0.1:$SP
 	log "preloading $KEYS keys into nmdb (cache-only), memcached and redis"
 	preload nmdb "$N" -mode cache
@@ -251,7 +243,7 @@ if has 5; then
 	port && NP=$got && start_nmdb nmdb-mem "$NP" "$cachek" && NPID=$last_pid
 	port && MP=$got && start_memcached "$MP" && MPID=$last_pid
 	port && RP=$got && start_redis redis-mem "$RP" && RPID=$last_pid
-	"$BENCH" wait "127.0.0.1:$NP" "127.0.0.1:$MP" "127.0.0.1:$RP"
+	wait_tcp 20 "127.0.0.1:$NP" "127.0.0.1:$MP" "127.0.0.1:$RP"
 	mem() {
 		timeout 600 "$BENCH" -row 5-mem -metric rss -keys "$MEMKEYS" -keysize 16 -valsize 64 -duration 0 \
 			-count-objects -out "$res" "$@" || echo "row 5: $* failed" >>"$failures"

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -647,52 +646,4 @@ func rssKiB(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for process %d", pid)
-}
-
-// freePortMain prints a port number free for both TCP and UDP on
-// 127.0.0.1 (free when asked; the caller should use it promptly).
-func freePortMain(args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("freeport takes no arguments")
-	}
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("find free port: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		fmt.Println(port)
-		return nil
-	}
-	return errors.New("no port free for both TCP and UDP in 100 tries")
-}
-
-// waitMain waits until every address accepts TCP connections.
-func waitMain(args []string) error {
-	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
-	limit := fs.Duration("timeout", 20*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(*limit)
-	for _, addr := range fs.Args() {
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s not accepting connections after %v: %w", addr, *limit, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
 }

@@ -10,15 +10,13 @@
 //	nmdb-bench report FILE...          print the comparison table of results
 //	nmdb-bench redis-csv [flags] FILE  turn redis-benchmark --csv output into results
 //	nmdb-bench note -row R -out FILE   describe a table row (-test, -goal, -metric)
-//	nmdb-bench profile [flags]         profile an in-process nmdb server under load
-//	nmdb-bench freeport                print a free TCP and UDP port on 127.0.0.1
-//	nmdb-bench wait ADDR...            wait until TCP addresses accept connections
 //
 // A run against nmdb uses a minimal client on raw sockets (-client raw) or
 // the libnmdb Go client (-client lib). With -procs N the program runs N
 // copies of itself as client processes that start together, and adds up
 // their results. Every run is bounded by -duration and -requests, and every
-// wait for a reply by -timeout.
+// wait for a reply by -timeout. Profiles of a server under this load come
+// from scripts/bench-profile.
 package main
 
 import (
@@ -42,14 +40,8 @@ func main() {
 		err = noteMain(args)
 	case "redis-csv":
 		err = redisCSVMain(args)
-	case "profile":
-		err = profileMain(args)
-	case "freeport":
-		err = freePortMain(args)
-	case "wait":
-		err = waitMain(args)
 	default:
-		err = fmt.Errorf("unknown command %q (want report, note, redis-csv, profile, freeport, wait, or flags for a run)", cmd)
+		err = fmt.Errorf("unknown command %q (want report, note, redis-csv, or flags for a run)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nmdb-bench:", err)
