@@ -12,9 +12,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nmdb-go/nmdb/internal/daemon"
 	"github.com/nmdb-go/nmdb/internal/sctp"
+	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 	"github.com/nmdb-go/nmdb/tipc"
 )
@@ -56,6 +58,12 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"-l", "-1"}, []string{"-l", "TIPC instance"}},
 		{[]string{"-l", "20", "-L", "19"}, []string{"-L", "below"}},
 		{[]string{"-c", "0"}, []string{"-c", "cache size"}},
+		{[]string{"-c", "99999999999"}, []string{"-c", `"99999999999"`, "from 1 to 1048576"}},
+		{[]string{"--max-conns", "0"}, []string{"--max-conns", "connection limit", `"0"`}},
+		{[]string{"--max-conns=99999999999"}, []string{"--max-conns", "from 1 to"}},
+		{[]string{"--idle-timeout", "soon"}, []string{"--idle-timeout", `"soon"`, "duration"}},
+		{[]string{"--frame-timeout", "0"}, []string{"--frame-timeout", `"0"`}},
+		{[]string{"--frame-timeout", "99999999999"}, []string{"--frame-timeout", "24h0m0s"}},
 		{[]string{"-g", "0"}, []string{"-g", `"0"`, "percentage"}},
 		{[]string{"-g", "lots"}, []string{"-g", `"lots"`, "percentage"}},
 		{[]string{"-x"}, []string{"unknown option -x"}},
@@ -569,6 +577,26 @@ func TestDatabaseInUse(t *testing.T) {
 
 // TestLongOptions checks --name value, --name=value and their errors, with
 // a long option added to the table the way a new option is added.
+// TestConnectionOptions parses the connection limit and the timeouts.
+func TestConnectionOptions(t *testing.T) {
+	backends := []string{"pebble", "null"}
+	o, err := parseArgs([]string{"--max-conns", "100", "--idle-timeout=90", "--frame-timeout", "2s"}, backends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxConns != 100 || o.idleTimeout != 90*time.Second || o.frameTimeout != 2*time.Second {
+		t.Errorf("max conns %d, idle %v, frame %v; want 100, 1m30s, 2s", o.maxConns, o.idleTimeout, o.frameTimeout)
+	}
+	o, err = parseArgs([]string{"--idle-timeout", "off", "--frame-timeout", "OFF"}, backends)
+	if err != nil || o.idleTimeout >= 0 || o.frameTimeout >= 0 {
+		t.Errorf("off: idle %v, frame %v, error %v; want both negative (never)", o.idleTimeout, o.frameTimeout, err)
+	}
+	o, err = parseArgs(nil, backends)
+	if err != nil || o.maxConns != 0 || o.idleTimeout != 0 || o.frameTimeout != 0 {
+		t.Errorf("defaults: %d, %v, %v, error %v; want zeros (the server's defaults)", o.maxConns, o.idleTimeout, o.frameTimeout, err)
+	}
+}
+
 func TestLongOptions(t *testing.T) {
 	backends := []string{"pebble", "null"}
 	var got []string
@@ -606,4 +634,36 @@ func TestLongOptions(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// TestConnectionLimits runs the daemon with --max-conns 1 and a short
+// --idle-timeout: a second client gets ERR 0x105 and is closed, which is
+// logged; the first is closed once idle, and then a newcomer is served.
+func TestConnectionLimits(t *testing.T) {
+	tcp := freePort(t, "tcp")
+	p := startDaemon(t, "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
+		"-t", port(tcp), "-T", "127.0.0.1", "--max-conns", "1", "--idle-timeout", "300ms", "--frame-timeout=1s")
+	first := dialTCP(t, tcp)
+	first.MustSet("k", "v")
+	second := dialTCP(t, tcp)
+	r := second.Recv()
+	if r.Code != wire.CodeErr || r.Err != wire.ErrCodeMemory {
+		t.Fatalf("a client over the limit got %v (err %#x), want ERR 0x105", r.Code, uint32(r.Err))
+	}
+	p.waitLog(t, "refused a connection over the limit")
+	// The first client, idle, is closed: its read ends.
+	_ = first.Conn.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := first.Conn.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("an idle client read %d bytes, want the connection closed", n)
+	}
+	var c *nmdbtest.Client
+	waitFor(t, "a newcomer served", func() bool {
+		c = dialTCP(t, tcp)
+		_, err := c.TryRecv(100 * time.Millisecond)
+		// No refusal waits on the socket: the slot is free.
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	})
+	c.MustGet("k", "v")
+	p.stop(t)
 }

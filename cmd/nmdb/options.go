@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/nmdb-go/nmdb/nmdb"
 )
 
 // Defaults of the command line (SPEC section 6).
@@ -22,7 +25,9 @@ const (
 	maxCacheMiB      = math.MaxInt64 >> 20
 	defaultLogFile   = "-"
 	offValue         = "off"
-	maxCacheK        = math.MaxInt / 1024 // -c x 1024 must fit an int
+	maxCacheK        = 1 << 20 // -c: about a thousand million objects
+	maxConns         = 1 << 20 // --max-conns: beyond any descriptor limit
+	maxTimeout       = 24 * time.Hour
 	maxGCPercent     = 10000
 )
 
@@ -61,6 +66,10 @@ type options struct {
 	version    bool   // -V: print the version and exit
 	user       string // --user: the user to run as once the sockets are bound
 	metrics    string // -M: address of the Prometheus endpoint; "": none
+
+	maxConns     int           // --max-conns; 0: the server's default
+	idleTimeout  time.Duration // --idle-timeout; 0: the default, <0: never
+	frameTimeout time.Duration // --frame-timeout; 0: the default, <0: never
 }
 
 // An option is one row of the command line table.
@@ -201,6 +210,21 @@ func optionTable() []option {
 			}
 			p.o.metrics = v
 			return nil
+		}},
+		{0, "max-conns", true, func(p *parsed, v string) (err error) {
+			p.o.maxConns, err = parseRange(v, 1, maxConns)
+			if err != nil {
+				return fmt.Errorf("connection limit %q is not a number from 1 to %d", v, maxConns)
+			}
+			return nil
+		}},
+		{0, "idle-timeout", true, func(p *parsed, v string) (err error) {
+			p.o.idleTimeout, err = parseTimeout(v)
+			return err
+		}},
+		{0, "frame-timeout", true, func(p *parsed, v string) (err error) {
+			p.o.frameTimeout, err = parseTimeout(v)
+			return err
 		}},
 	}
 }
@@ -344,6 +368,28 @@ func parseRange(v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// parseTimeout parses a time limit: a duration such as 90s or 5m, a
+// number of seconds, or "off" for none (returned as -1).
+func parseTimeout(v string) (time.Duration, error) {
+	if isOff(v) {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		var n int
+		if n, err = strconv.Atoi(v); err == nil {
+			d = time.Duration(n) * time.Second
+		}
+		if n > int(maxTimeout/time.Second) {
+			d = maxTimeout + 1
+		}
+	}
+	if err != nil || d <= 0 || d > maxTimeout {
+		return 0, fmt.Errorf("time limit %q is neither a duration from 1ms to %v (such as 30s or 5m) nor %q", v, maxTimeout, offValue)
+	}
+	return d, nil
+}
+
 // checkBackend returns a clear error when name is not one of backends.
 func checkBackend(name string, backends []string) error {
 	if slices.Contains(backends, name) {
@@ -403,7 +449,8 @@ func printUsage(w io.Writer, backends []string) {
 	fmt.Fprintf(w, `Usage: nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
             [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
             [-c nobj] [-m MiB] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r]
-            [-h] [-V] [--user name] [-M addr]
+            [-h] [-V] [--user name] [-M addr] [--max-conns n]
+            [--idle-timeout t] [--frame-timeout t]
 
 nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
 
@@ -437,6 +484,15 @@ nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
               must be writable by it
   -M addr     serve the counters to Prometheus on http://addr/metrics
               (also --metrics; default: off)
+  --max-conns n
+              TCP connections served at once; a client over the limit gets
+              ERR 0x105 and is closed (default %[9]d)
+  --idle-timeout t
+              close a TCP connection idle between requests for t, a
+              duration (30s, 5m) or seconds, or "off" (default %[10]v)
+  --frame-timeout t
+              close a TCP connection that does not finish a request it
+              began within t, as above (default %[11]v)
 
 UDP is off unless -u or -U is given: a small request from a forged source
 address can pull a reply of up to 64 KiB onto a victim (reflection attack).
@@ -449,5 +505,6 @@ Signals: SIGTERM, SIGINT stop after every queued database write is done;
 SIGHUP reopens the log file; SIGUSR1 switches to read-only mode; SIGUSR2
 toggles passive mode.
 `, strings.Join(backends, ", "), defaultBackend, defaultDBPath, defaultTIPCLower,
-		defaultPort, defaultCacheK, defaultGCPercent, defaultCacheMiB)
+		defaultPort, defaultCacheK, defaultGCPercent, defaultCacheMiB,
+		nmdb.DefaultMaxConns, nmdb.DefaultIdleTimeout, nmdb.DefaultFrameTimeout)
 }

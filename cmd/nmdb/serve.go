@@ -103,6 +103,9 @@ func serve(opts *options) (err error) {
 		Passive:      opts.passive,
 		Logger:       log,
 		OnStoreFault: func(err error) { faults <- err },
+		MaxConns:     opts.maxConns,
+		IdleTimeout:  opts.idleTimeout,
+		FrameTimeout: opts.frameTimeout,
 	})
 	if err != nil {
 		closeListeners(ls)
