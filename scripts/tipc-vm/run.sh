@@ -26,6 +26,8 @@
 #   NMDB_VM_LOG      keep the guest console in this file
 #   NMDB_VM_APPEND   extra kernel command line arguments
 #   NMDB_VM_CPU      qemu -cpu model (default max)
+#   NMDB_VM_DISK     a raw disk image to attach as the guest's /dev/vda
+#                    (virtio); its modules are the guest script's business
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -139,6 +141,11 @@ flock -u 9
 # Build the initramfs in a fresh directory.
 work=$(mktemp -d "${TMPDIR:-/tmp}/tipc-vm.XXXXXX")
 qpid=""
+disk=()
+if [ -n "${NMDB_VM_DISK:-}" ]; then
+	[ -f "$NMDB_VM_DISK" ] || die "no such disk image: $NMDB_VM_DISK"
+	disk=(-drive "file=$NMDB_VM_DISK,if=virtio,format=raw")
+fi
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	if [ -n "$qpid" ]; then kill "$qpid" 2>/dev/null || true; fi
@@ -211,7 +218,7 @@ start=$(date +%s)
 : >"$consolelog" # exists before tail below opens it
 timeout -k 10 "$vm_timeout" qemu-system-x86_64 \
 	-accel tcg -cpu "${NMDB_VM_CPU:-max}" -m "$vm_mem" -smp "$vm_smp" \
-	-display none -monitor none -no-reboot -nic none \
+	-display none -monitor none -no-reboot -nic none "${disk[@]}" \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$cache/kernel/vmlinuz" -initrd "$work/initrd" \
 	-append "console=ttyS0 quiet panic=-1 oops=panic ${NMDB_VM_APPEND:-}" \
