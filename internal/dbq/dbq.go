@@ -50,7 +50,7 @@ type Op[R any] struct {
 	Gen   uint64 // cache shard generation noted when queued
 	// NoFill keeps a get's value out of the cache (wire.FlagNoFill).
 	NoFill bool
-	Reply R
+	Reply  R
 }
 
 // Queue is a bounded FIFO of operations. It is safe for concurrent use by
