@@ -26,7 +26,9 @@ type listener struct {
 	close func() error
 }
 
-// serve runs the daemon until a stop signal or a fatal error.
+// serve runs the daemon until a stop signal or a fatal error: it opens the
+// log, the sockets and the server, serves every socket, announces that it
+// is ready, and handles signals until it stops.
 func serve(opts *options) (err error) {
 	child := daemon.IsChild() // the background copy (until it is ready)
 	if child {
@@ -64,20 +66,47 @@ func serve(opts *options) (err error) {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	// Sockets first: a transport that cannot be served fails the start
-	// before the store is opened (or created).
+	ls, err := openSockets(opts, log)
+	if err != nil {
+		return err
+	}
+	faults := make(chan error, 1)
+	srv, settings, err := newServer(opts, log, faults)
+	if err != nil {
+		closeListeners(ls)
+		return err
+	}
+	errc := serveAll(srv, ls)
+	var pid *daemon.PidFile
+	if opts.pidFile != "" {
+		pid, err = daemon.WritePidFile(opts.pidFile)
+		if err != nil {
+			return errors.Join(err, stop(srv, ls, nil, log))
+		}
+	}
+	announceReady(opts, child, log, settings)
+	ready = true
+	runErr := handleSignals(srv, logf, log, sigs, faults, errc)
+	return errors.Join(runErr, stop(srv, ls, pid, log))
+}
+
+// openSockets opens every socket the daemon serves, the metrics endpoint
+// included, and then gives up root if asked: sockets first, so that a
+// transport that cannot be served fails the start before the store is
+// opened (or created).
+func openSockets(opts *options, log *slog.Logger) ([]listener, error) {
 	ls, err := openListeners(opts, log)
 	if err == nil && len(ls) == 0 {
 		err = errors.New("no transport to serve: every one is off or unavailable")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opts.metrics != "" {
 		ml, err := metricsListener(opts.metrics)
 		if err != nil {
 			closeListeners(ls)
-			return err
+			return nil, err
 		}
 		log.Info("serving metrics", "url", "http://"+ml.addr+"/metrics")
 		ls = append(ls, ml)
@@ -86,14 +115,20 @@ func serve(opts *options) (err error) {
 	if opts.user != "" {
 		if err := dropPrivileges(opts.user); err != nil {
 			closeListeners(ls)
-			return err
+			return nil, err
 		}
 		log.Info("running as", "user", opts.user, "uid", os.Getuid(), "gid", os.Getgid())
 	}
+	return ls, nil
+}
+
+// newServer applies the memory settings and opens the server; a store
+// fault is sent on faults. It returns the settings to log, as key-value
+// pairs.
+func newServer(opts *options, log *slog.Logger, faults chan<- error) (*nmdb.Server, []any, error) {
 	gcp := applyGCPercent(opts, os.Getenv)
 	cacheBytes := int64(opts.cacheMiB) << 20
 	memLimit := applyMemoryLimit(cacheBytes, os.Getenv)
-	faults := make(chan error, 1)
 	srv, err := nmdb.New(nmdb.Config{
 		Backend:      opts.backend,
 		DBPath:       opts.dbPath,
@@ -108,14 +143,21 @@ func serve(opts *options) (err error) {
 		FrameTimeout: opts.frameTimeout,
 	})
 	if err != nil {
-		closeListeners(ls)
 		if errors.Is(err, syscall.EAGAIN) {
 			// pebble's lock on the directory is taken.
-			return fmt.Errorf("start server (is another nmdb using %s?): %w", opts.dbPath, err)
+			return nil, nil, fmt.Errorf("start server (is another nmdb using %s?): %w", opts.dbPath, err)
 		}
-		return fmt.Errorf("start server: %w", err)
+		return nil, nil, fmt.Errorf("start server: %w", err)
 	}
+	settings := []any{"backend", opts.backend, "db", opts.dbPath,
+		"cache_objects", opts.cacheK * 1024, "cache_mib", opts.cacheMiB, "memory_limit", memLimit, "gc_percent", gcp,
+		"read_only", opts.readOnly, "passive", opts.passive}
+	return srv, settings, nil
+}
 
+// serveAll serves every socket in its own goroutine; each sends one value
+// on the returned channel when it stops: nil after Shutdown, else why.
+func serveAll(srv *nmdb.Server, ls []listener) <-chan error {
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
 		go func() {
@@ -128,18 +170,14 @@ func serve(opts *options) (err error) {
 			errc <- err
 		}()
 	}
+	return errc
+}
 
-	var pid *daemon.PidFile
-	if opts.pidFile != "" {
-		pid, err = daemon.WritePidFile(opts.pidFile)
-		if err != nil {
-			return errors.Join(err, stop(srv, ls, nil, log))
-		}
-	}
-	log.Info("nmdb ready", "pid", os.Getpid(), "version", version.String(), "backend", opts.backend, "db", opts.dbPath,
-		"cache_objects", opts.cacheK*1024, "cache_mib", opts.cacheMiB, "memory_limit", memLimit, "gc_percent", gcp,
-		"read_only", opts.readOnly, "passive", opts.passive)
-	ready = true
+// announceReady logs that the daemon serves, tells the parent process (of
+// a background copy) and the service manager, and detaches the background
+// copy (child) from the terminal.
+func announceReady(opts *options, child bool, log *slog.Logger, settings []any) {
+	log.Info("nmdb ready", append([]any{"pid", os.Getpid(), "version", version.String()}, settings...)...)
 	if err := daemon.Ready(); err != nil {
 		log.Warn("could not tell the parent process that the daemon is ready", "err", err)
 	}
@@ -153,9 +191,13 @@ func serve(opts *options) (err error) {
 			log.Warn("could not detach from the terminal", "err", err)
 		}
 	}
+}
 
-	var runErr error
-loop:
+// handleSignals acts on signals until one asks the daemon to stop, the
+// store fails, or a socket cannot be served; it returns why it stopped
+// (nil for a stop signal).
+func handleSignals(srv *nmdb.Server, logf *daemon.LogFile, log *slog.Logger, sigs <-chan os.Signal,
+	faults <-chan error, errc <-chan error) error {
 	for {
 		select {
 		case sig := <-sigs:
@@ -179,7 +221,7 @@ loop:
 				}
 			default:
 				log.Info("stopping: finishing queued database work", "signal", sig.String())
-				break loop
+				return nil
 			}
 		case err := <-faults:
 			// The store cannot be written any more: writes have been
@@ -188,17 +230,14 @@ loop:
 			// cause (a full or failing disk) is dealt with.
 			log.Error("stopping: the database could not be written; every write acknowledged as synced is on disk; restart nmdb once the cause is fixed",
 				"err", err)
-			runErr = fmt.Errorf("the database could not be written: %w", err)
-			break loop
+			return fmt.Errorf("the database could not be written: %w", err)
 		case err := <-errc:
 			if err != nil {
 				log.Error("stopping", "err", err)
-				runErr = err
-				break loop
+				return err
 			}
 		}
 	}
-	return errors.Join(runErr, stop(srv, ls, pid, log))
 }
 
 // stop shuts the server down (finishing every queued database write),
