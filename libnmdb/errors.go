@@ -31,6 +31,11 @@ var (
 	// ErrTooBig means a key or value exceeds the protocol limits
 	// (wire.MaxData bytes each, and together).
 	ErrTooBig = wire.ErrTooBig
+	// ErrNotNMDB means what came back on a stream connection is not an
+	// nmdb message (a length prefix out of bounds, a header that does not
+	// decode): the address is likely some other service. The connection
+	// is closed, so the error also matches ErrConnLost.
+	ErrNotNMDB = errors.New("nmdb: the reply is not an nmdb message (not an nmdb server?)")
 	// ErrUnexpectedReply means the server sent a reply that does not fit
 	// the request.
 	ErrUnexpectedReply = errors.New("nmdb: unexpected reply")

@@ -128,7 +128,7 @@ func (ln *link) readLoop() {
 		errs = 0
 		if err := wire.DecodeReply(msg, &r); err != nil {
 			if ln.s.stream {
-				ln.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
+				ln.fail(fmt.Errorf("%w: %w (%w)", ErrConnLost, ErrNotNMDB, err))
 				return
 			}
 			ln.s.c.log.Debug("nmdb: malformed datagram dropped", "server", ln.s.name, "err", err)

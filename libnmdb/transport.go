@@ -72,7 +72,8 @@ func (t *streamConn) readMsg() ([]byte, error) {
 	}
 	n, err := wire.FrameLen(p)
 	if err != nil {
-		return nil, err
+		// "HTTP", "SSH-" read as a length: the peer speaks something else.
+		return nil, ErrNotNMDB
 	}
 	t.r.Discard(wire.TCPPrefix)
 	msg, err := t.r.Peek(n)

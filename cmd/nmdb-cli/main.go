@@ -64,7 +64,10 @@ commands:
   copy  [-cache|-sync] [-j N] -from SERVER
                                       copy every pair of SERVER into the servers
   reshard [-dry-run]                  move every pair to the server RULE picks
-FILE "-" is standard input or output.
+  ping                                ask each server whether it answers, and what it is
+  stats                               print the counters of each server (as nmdb-stats)
+FILE "-" is standard input or output. On a terminal, get ends the value
+with a newline, and dump, restore and copy show a running count.
 `
 
 // errUsage marks a bad command line.
@@ -78,6 +81,9 @@ type app struct {
 	timeout        time.Duration
 	hex            bool
 	sharding       libnmdb.Sharding
+	stdoutTTY      bool   // standard output is a terminal
+	stderrTTY      bool   // standard error is a terminal
+	cmd            string // the command, for usage hints
 }
 
 func main() {
@@ -89,7 +95,8 @@ func main() {
 
 // run is the whole program, returning its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
+		stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr)}
 	fs := flag.NewFlagSet("nmdb-cli", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Var(&a.servers, "s", "server (repeatable)")
@@ -121,6 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.servers = serverList{s}
 	}
 	cmd, args := fs.Arg(0), fs.Args()[1:]
+	a.cmd = cmd
 	f := command(cmd)
 	if f == nil {
 		return a.fail(fmt.Errorf("%w: unknown command %q", errUsage, cmd))
@@ -154,6 +162,10 @@ func command(name string) func(*app, context.Context, []string) error {
 		return (*app).copy
 	case "reshard":
 		return (*app).reshard
+	case "ping":
+		return (*app).ping
+	case "stats":
+		return (*app).stats
 	}
 	return nil
 }
@@ -163,7 +175,11 @@ func (a *app) fail(err error) int {
 	fmt.Fprintf(a.stderr, "nmdb-cli: %v\n", err)
 	switch {
 	case errors.Is(err, errUsage):
-		fmt.Fprint(a.stderr, usageText)
+		hint := a.cmd
+		if command(hint) == nil {
+			hint = ""
+		}
+		fmt.Fprintln(a.stderr, usageHint(hint))
 		return exitUsage
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return exitNotFound
@@ -301,7 +317,9 @@ func (a *app) get(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return a.output(v, false)
+		// Raw bytes, unless a person reads them: then the prompt must not
+		// follow the value on its line.
+		return a.output(v, a.stdoutTTY && (len(v) == 0 || v[len(v)-1] != '\n'))
 	})
 }
 
@@ -428,7 +446,9 @@ func (a *app) keys(ctx context.Context, args []string) error {
 }
 
 // walk yields every pair of the single server of c. Keys deleted between
-// the walk and the read are skipped.
+// the walk and the read are skipped. The values are read with GetNoFill, so
+// that walking a live server does not push its working set out of its
+// cache.
 func walk(ctx context.Context, c *libnmdb.Client) iter.Seq2[record, error] {
 	return func(yield func(record, error) bool) {
 		for k, err := range c.Keys(ctx) {
@@ -436,7 +456,7 @@ func walk(ctx context.Context, c *libnmdb.Client) iter.Seq2[record, error] {
 				yield(record{}, fmt.Errorf("walking keys: %w", err))
 				return
 			}
-			v, err := c.Get(ctx, k)
+			v, err := c.GetNoFill(ctx, k)
 			if errors.Is(err, libnmdb.ErrNotFound) {
 				continue
 			}
@@ -463,6 +483,8 @@ func (a *app) dump(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
+			p := a.newProgress("dump")
+			defer p.done()
 			for r, err := range walk(ctx, c) {
 				if err != nil {
 					return err
@@ -470,6 +492,7 @@ func (a *app) dump(ctx context.Context, args []string) error {
 				if err := dw.write(r.key, r.val); err != nil {
 					return err
 				}
+				p.add(1)
 			}
 			n = dw.n
 			return dw.close()
@@ -529,7 +552,9 @@ func (a *app) restore(ctx context.Context, args []string) error {
 		in = f
 	}
 	return a.withClient(func(c *libnmdb.Client) error {
-		n, err := load(ctx, c, readDump(in), m, jobs)
+		p := a.newProgress("restore")
+		n, err := load(ctx, c, p.count(readDump(in)), m, jobs)
+		p.done()
 		if err != nil {
 			return fmt.Errorf("after %d pairs: %w", n, err)
 		}
@@ -555,7 +580,9 @@ func (a *app) copy(ctx context.Context, args []string) error {
 	}
 	defer src.Close()
 	return a.withClient(func(dst *libnmdb.Client) error {
-		n, err := load(ctx, dst, walk(ctx, src), m, jobs)
+		p := a.newProgress("copy")
+		n, err := load(ctx, dst, p.count(walk(ctx, src)), m, jobs)
+		p.done()
 		if err != nil {
 			return fmt.Errorf("after %d pairs: %w", n, err)
 		}

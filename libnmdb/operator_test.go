@@ -1,0 +1,84 @@
+package libnmdb_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/nmdb-go/nmdb/libnmdb"
+	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// TestGetNoFill: GetNoFill reads like Get and leaves what it read from the
+// database out of the server's cache.
+func TestGetNoFill(t *testing.T) {
+	srv := startServer(t, "tcp", nmdb.Config{})
+	c := newClient(t, libnmdb.Options{}, srv)
+	ctx := testCtx(t)
+	if err := c.SetSync(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CacheDel(ctx, []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.GetNoFill(ctx, []byte("k"))
+	if err != nil || string(v) != "v" {
+		t.Fatalf("GetNoFill = %q, %v; want v", v, err)
+	}
+	if _, err := c.GetNoFill(ctx, []byte("absent")); !errors.Is(err, libnmdb.ErrNotFound) {
+		t.Fatalf("GetNoFill of an absent key: %v, want ErrNotFound", err)
+	}
+	if n := srv.Stats()[wire.StatObjectsCached]; n != 0 {
+		t.Errorf("%d objects cached after GetNoFill, want 0", n)
+	}
+	if _, err := c.CacheGet(ctx, []byte("k")); !errors.Is(err, libnmdb.ErrNotFound) {
+		t.Errorf("the value read by GetNoFill is in the cache: CacheGet = %v", err)
+	}
+}
+
+// fakeService listens on loopback and greets every connection with banner
+// (and otherwise reads and ignores), as a service that is not nmdb does.
+func fakeService(t *testing.T, banner string) *net.TCPAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte(banner))
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr)
+}
+
+// TestNotNMDB: a TCP server that answers with something else than nmdb
+// messages gets a plain error, not a message about a frame length.
+func TestNotNMDB(t *testing.T) {
+	for _, banner := range []string{"SSH-2.0-OpenSSH_9.2p1\r\n", "HTTP/1.1 400 Bad Request\r\n\r\n"} {
+		addr := fakeService(t, banner)
+		c := newClient(t, libnmdb.Options{})
+		if err := c.AddTCPServer("127.0.0.1", addr.Port); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Get(testCtx(t), []byte("k"))
+		if !errors.Is(err, libnmdb.ErrNotNMDB) || !errors.Is(err, libnmdb.ErrConnLost) {
+			t.Fatalf("%q: Get = %v, want ErrNotNMDB and ErrConnLost", banner, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "not an nmdb server?") || strings.Contains(msg, "frame length") {
+			t.Errorf("%q: error %q", banner, msg)
+		}
+	}
+}
