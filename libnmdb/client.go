@@ -67,6 +67,10 @@ type Client struct {
 	closed  atomic.Bool
 
 	calls sync.Pool // *call
+
+	// Counters for tests: calls that read their reply themselves, and
+	// times a caller woke the reader or the writer goroutine of a link.
+	direct, handoffs, writerWakes atomic.Uint64
 }
 
 // New returns a client with no servers, configured by o; the zero Options

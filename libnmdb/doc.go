@@ -19,6 +19,8 @@
 // A Client is safe for concurrent use. Concurrent calls share one connection
 // per server with many requests in flight, matched by request id; requests
 // made while a write is under way are written together in one system call.
+// A call with nothing else in flight on its connection writes its request
+// and reads the reply itself, on the calling goroutine.
 // Every call honours its context's deadline; a context without one gets
 // Options.Timeout.
 //

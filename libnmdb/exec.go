@@ -33,8 +33,9 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 	if !ok {
 		deadline = time.Now().Add(c.opts.Timeout)
 	}
+	cl.ctx, cl.until, cl.repeat = ctx, deadline, repeat
 	if !repeat {
-		cl.ctx, cl.ctxDone = ctx, ctx.Done()
+		cl.ctxDone = ctx.Done()
 		if !ok || cl.ctxDone == nil {
 			// No context fires at this deadline: the link's sweeper
 			// does.
@@ -62,9 +63,12 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
 	}
 	var err error
-	if repeat {
+	switch {
+	case cl.direct:
+		err = c.waitAlone(ctx, ln, cl, req.Op)
+	case repeat:
 		err = c.waitRepeating(ctx, ln, cl, deadline, req.Op)
-	} else {
+	default:
 		err = c.wait(ctx, ln, cl, req.Op)
 	}
 	if err == nil {
@@ -98,9 +102,15 @@ func (c *Client) wait(ctx context.Context, ln *link, cl *call, op wire.Op) error
 			err = c.giveUp(ln, cl, errCtxDone)
 		}
 	}
+	return c.callErr(ctx, ln, op, false, err)
+}
+
+// callErr turns how a call was failed into the error it reports;
+// repeated tells whether the call repeated its request.
+func (c *Client) callErr(ctx context.Context, ln *link, op wire.Op, repeated bool, err error) error {
 	switch err {
 	case errExpired:
-		err = c.timeoutErr(ln, op, false, context.DeadlineExceeded)
+		err = c.timeoutErr(ln, op, repeated, context.DeadlineExceeded)
 	case errCtxDone:
 		err = ctx.Err()
 		if err == nil {
@@ -109,7 +119,7 @@ func (c *Client) wait(ctx context.Context, ln *link, cl *call, op wire.Op) error
 			err = context.Canceled
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = c.timeoutErr(ln, op, false, err)
+			err = c.timeoutErr(ln, op, repeated, err)
 		}
 	}
 	return err

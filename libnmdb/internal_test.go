@@ -216,9 +216,10 @@ func TestSweeper(t *testing.T) {
 // nopTransport is a transport that moves nothing.
 type nopTransport struct{}
 
-func (nopTransport) readMsg() ([]byte, error) { return nil, io.EOF }
-func (nopTransport) write([]byte) error       { return nil }
-func (nopTransport) Close() error             { return nil }
+func (nopTransport) readMsg() ([]byte, error)        { return nil, io.EOF }
+func (nopTransport) write([]byte) error              { return nil }
+func (nopTransport) setReadDeadline(time.Time) error { return nil }
+func (nopTransport) Close() error                    { return nil }
 
 func TestServerErrorMatchesItsCode(t *testing.T) {
 	codes := []struct {

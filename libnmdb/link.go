@@ -40,7 +40,16 @@ type link struct {
 	writing bool   // streams: a caller or the writer goroutine is writing
 
 	wake chan struct{} // streams: the writer goroutine takes over writing
-	quit chan struct{} // streams: closed when the link dies
+	quit chan struct{} // closed when the link dies
+
+	// One goroutine at a time reads the link: a direct call (one that
+	// found nothing in flight) reading its own reply, or the reader
+	// goroutine when calls are left in flight. reading tells whether one
+	// does, under mu; nothing is in flight while none does.
+	reading   bool
+	loopReads bool          // the reader goroutine reads; under mu
+	rwake     chan struct{} // the reader goroutine takes over reading
+	rdl       time.Time     // the read deadline as the reader last set it
 
 	// The link watches one context at a time, one that several calls
 	// share (a context many goroutines use, or one a goroutine makes
@@ -72,7 +81,7 @@ func (ln *link) send(cl *call, req *wire.Request, safe bool) (notSent bool, err 
 	}
 	req.ID = cl.id
 	if ln.s.stream {
-		ln.sendStream(req) // unlocks mu
+		ln.sendStream(req, !cl.direct) // unlocks mu
 		return false, nil
 	}
 	ln.mu.Unlock()
@@ -91,7 +100,11 @@ func (ln *link) send(cl *call, req *wire.Request, safe bool) (notSent bool, err 
 		err = fmt.Errorf("%w: write: %w", ErrConnLost, err)
 		ln.fail(err)
 	}
-	if !ln.forget(cl) {
+	forgot := ln.forget(cl)
+	if cl.direct {
+		ln.release()
+	}
+	if !forgot {
 		<-cl.done // a failure (or a reply) got there first; take it
 		if cl.err != nil {
 			return false, cl.err
@@ -100,13 +113,19 @@ func (ln *link) send(cl *call, req *wire.Request, safe bool) (notSent bool, err 
 	return false, fmt.Errorf("send: %w", err)
 }
 
-// readLoop hands each reply to the call waiting for it.
-func (ln *link) readLoop() {
-	var r wire.Reply
+// readReply reads the next reply into r and returns its message, valid
+// until the next read. It skips what a datagram socket may bring that is
+// not a reply. It returns an error matching os.ErrDeadlineExceeded when
+// the read deadline passes, the link still alive; any other error has
+// failed the link.
+func (ln *link) readReply(r *wire.Reply) ([]byte, error) {
 	errs := 0
 	for {
 		msg, err := ln.t.readMsg()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, err
+			}
 			if ln.s.retry && errors.Is(err, syscall.ECONNREFUSED) {
 				// A lossy datagram socket reporting that an earlier
 				// datagram found no server (ICMP port unreachable):
@@ -117,8 +136,9 @@ func (ln *link) readLoop() {
 				if errors.Is(err, io.EOF) {
 					err = errors.New("closed by server")
 				}
-				ln.fail(fmt.Errorf("%w: %w", ErrConnLost, err))
-				return
+				err = fmt.Errorf("%w: %w", ErrConnLost, err)
+				ln.fail(err)
+				return nil, err
 			}
 			// Some other error on a datagram socket: keep reading
 			// unless it persists.
@@ -126,24 +146,111 @@ func (ln *link) readLoop() {
 			continue
 		}
 		errs = 0
-		if err := wire.DecodeReply(msg, &r); err != nil {
+		if err := wire.DecodeReply(msg, r); err != nil {
 			if ln.s.stream {
-				ln.fail(fmt.Errorf("%w: %w (%w)", ErrConnLost, ErrNotNMDB, err))
-				return
+				err = fmt.Errorf("%w: %w (%w)", ErrConnLost, ErrNotNMDB, err)
+				ln.fail(err)
+				return nil, err
 			}
 			ln.s.c.log.Debug("nmdb: malformed datagram dropped", "server", ln.s.name, "err", err)
 			continue
 		}
-		ln.mu.Lock()
-		cl := ln.take(r.ID)
-		ln.mu.Unlock()
-		if cl == nil {
-			continue // a reply to a request given up, or to a repeat
-		}
-		cl.msg = append(cl.msg[:0], msg...)
-		cl.err = nil
-		cl.done <- struct{}{}
+		return msg, nil
 	}
+}
+
+// deliver hands msg, the reply to cl, which the reader took from the
+// slots, to the caller waiting for it.
+func deliver(cl *call, msg []byte) {
+	cl.msg = append(cl.msg[:0], msg...)
+	cl.err = nil
+	cl.done <- struct{}{}
+}
+
+// readLoop reads the link when a direct call got its reply with other
+// calls still in flight (see release): it hands each reply to the call
+// waiting for it until none is left.
+func (ln *link) readLoop() {
+	var r wire.Reply
+	for {
+		select {
+		case <-ln.rwake:
+		case <-ln.quit:
+			return
+		}
+		for {
+			msg, err := ln.readReply(&r)
+			if err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					return // the link failed
+				}
+				// A deadline a direct call left, or a wake-up meant
+				// for one: read on without a deadline.
+				ln.rdl = time.Time{}
+				ln.t.setReadDeadline(ln.rdl)
+			}
+			var cl *call
+			ln.mu.Lock()
+			if err == nil {
+				cl = ln.take(r.ID)
+			}
+			idle := ln.npend == 0
+			if idle {
+				ln.loopReads = false
+				if cl != nil {
+					// The next reader may reuse the buffer msg is in.
+					cl.msg = append(cl.msg[:0], msg...)
+				}
+				ln.reading = false
+			}
+			ln.mu.Unlock()
+			switch {
+			case cl != nil && idle:
+				cl.err = nil
+				cl.done <- struct{}{}
+			case cl != nil:
+				deliver(cl, msg)
+			}
+			if idle {
+				break
+			}
+		}
+	}
+}
+
+// release gives up the reading of the link, once a direct call is done
+// with it: to the reader goroutine if calls are in flight, else to the
+// next call.
+func (ln *link) release() {
+	ln.mu.Lock()
+	if ln.npend == 0 || ln.slots == nil {
+		ln.reading = false
+		ln.mu.Unlock()
+		return
+	}
+	ln.loopReads = true
+	ln.mu.Unlock()
+	ln.s.c.handoffs.Add(1)
+	select {
+	case ln.rwake <- struct{}{}:
+	default: // a link without a reader goroutine (tests)
+	}
+}
+
+// aLongTimeAgo is a read deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// kick wakes whoever reads the link from a blocked read: the read fails
+// with a passed deadline, and the reader looks why.
+func (ln *link) kick() {
+	ln.t.setReadDeadline(aLongTimeAgo)
+}
+
+// idleLoop tells whether the reader goroutine reads the link for calls
+// that are all gone (given up, timed out): it then needs a kick to give
+// the reading back, since no reply will wake it. Called with mu held.
+func (ln *link) idleLoop() bool {
+	return ln.npend == 0 && ln.loopReads && ln.slots != nil
 }
 
 func isClosed(err error) bool {

@@ -55,10 +55,9 @@ func (s *server) link(ctx context.Context) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", s.name, err)
 	}
-	ln := &link{s: s, t: t, slots: make([]*call, minSlots)}
+	ln := &link{s: s, t: t, slots: make([]*call, minSlots), quit: make(chan struct{}), rwake: make(chan struct{}, 1)}
 	if s.stream {
 		ln.wake = make(chan struct{}, 1)
-		ln.quit = make(chan struct{})
 		go ln.writeLoop()
 	}
 	go ln.readLoop()

@@ -10,8 +10,9 @@ import (
 
 // call is one request waiting for its reply. Calls are pooled by the
 // client. Whoever removes a call from its link's slots owns it: the
-// reader, the sweeper and fail signal done once; a caller giving up that
-// removed it itself does not wait for a signal.
+// reader, the sweeper, ctxDone and fail signal done once; a caller that
+// removed it itself (a caller reading its own reply, or giving up) does
+// not wait for a signal.
 type call struct {
 	done  chan struct{} // capacity 1
 	timer *time.Timer   // datagram repeats; made when first needed
@@ -26,9 +27,15 @@ type call struct {
 	ctx     context.Context
 	ctxDone <-chan struct{}
 	watched bool
-	msg     []byte // the reply message
-	pkt     []byte // datagrams: the encoded request, kept for repeats
-	err     error
+	// direct tells that the call found nothing in flight and reads the
+	// link itself (see waitAlone), until until; repeat that it repeats
+	// its datagram on the way.
+	direct bool
+	repeat bool
+	until  time.Time
+	msg    []byte // the reply message
+	pkt    []byte // datagrams: the encoded request, kept for repeats
+	err    error
 }
 
 func newCall() *call {
@@ -41,7 +48,8 @@ func (c *Client) putCall(cl *call) {
 	cl.err = nil
 	cl.deadline = time.Time{}
 	cl.ctx, cl.ctxDone = nil, nil
-	cl.watched = false
+	cl.watched, cl.direct, cl.repeat = false, false, false
+	cl.until = time.Time{}
 	cl.msg = cl.msg[:0]
 	cl.pkt = cl.pkt[:0]
 	c.calls.Put(cl)
@@ -49,7 +57,9 @@ func (c *Client) putCall(cl *call) {
 
 // register gives cl a request id not in flight and puts it in the slots,
 // which it grows to stay at most half full. The id after the last one is
-// taken unless its slot is busy, 0 never. Called with mu held.
+// taken unless its slot is busy, 0 never. A call that finds nobody
+// reading the link becomes its reader (direct); the others wait to be
+// handed their reply. Called with mu held.
 func (ln *link) register(cl *call) error {
 	if ln.npend >= wire.IDMask/2 {
 		return errors.New("too many requests in flight")
@@ -67,6 +77,20 @@ func (ln *link) register(cl *call) error {
 	cl.id = ln.lastID
 	ln.slots[cl.id&mask] = cl
 	ln.npend++
+	if !ln.reading {
+		// Nobody reads, so nothing else is in flight: the call reads
+		// its reply itself, and the socket's read deadline, not the
+		// sweeper, ends its wait.
+		ln.reading = true
+		cl.direct = true
+		cl.deadline = time.Time{}
+		if cl.ctx != nil {
+			if cl.ctxDone = cl.ctx.Done(); cl.ctxDone != nil {
+				ln.watchAlone(cl)
+			}
+		}
+		return nil
+	}
 	if !cl.deadline.IsZero() && (ln.sweepAt.IsZero() || cl.deadline.Before(ln.sweepAt)) {
 		ln.armSweeper(cl.deadline, time.Now())
 	}
@@ -109,15 +133,21 @@ func (ln *link) take(id uint32) *call {
 // still there (and so is now owned by the caller, with no signal coming).
 func (ln *link) forget(cl *call) bool {
 	ln.mu.Lock()
-	defer ln.mu.Unlock()
 	if ln.slots == nil {
+		ln.mu.Unlock()
 		return false
 	}
 	i := cl.id & uint32(len(ln.slots)-1)
-	if ln.slots[i] == cl {
-		ln.slots[i] = nil
-		ln.npend--
-		return true
+	if ln.slots[i] != cl {
+		ln.mu.Unlock()
+		return false
 	}
-	return false
+	ln.slots[i] = nil
+	ln.npend--
+	idle := ln.idleLoop()
+	ln.mu.Unlock()
+	if idle {
+		ln.kick()
+	}
+	return true
 }

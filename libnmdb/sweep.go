@@ -55,10 +55,14 @@ func (ln *link) sweep() {
 	if !next.IsZero() {
 		ln.armSweeper(later(next, now.Add(sweepSlack)), now)
 	}
+	idle := ln.idleLoop()
 	ln.mu.Unlock()
 	for _, cl := range expired {
 		cl.err = errExpired
 		cl.done <- struct{}{}
+	}
+	if idle {
+		ln.kick()
 	}
 }
 

@@ -20,6 +20,10 @@ type transport interface {
 	// write sends b: on a stream any number of framed messages, on a
 	// datagram transport exactly one message.
 	write(b []byte) error
+	// setReadDeadline sets when a blocked readMsg gives up, with an
+	// error matching os.ErrDeadlineExceeded, and leaves the transport
+	// usable; the zero time means never. Any goroutine may call it.
+	setReadDeadline(t time.Time) error
 	Close() error
 }
 
@@ -65,6 +69,8 @@ func dialTCP(ctx context.Context, ap netip.AddrPort, timeout time.Duration) (tra
 	return &streamConn{c: c, io: sio, r: bufio.NewReaderSize(sio, wire.TCPPrefix+wire.MaxMessage)}, nil
 }
 
+// readMsg returns the next message. It consumes nothing until the whole
+// frame is in, so a read that fails (a deadline passed) can be repeated.
 func (t *streamConn) readMsg() ([]byte, error) {
 	p, err := t.r.Peek(wire.TCPPrefix)
 	if err != nil {
@@ -75,19 +81,20 @@ func (t *streamConn) readMsg() ([]byte, error) {
 		// "HTTP", "SSH-" read as a length: the peer speaks something else.
 		return nil, ErrNotNMDB
 	}
-	t.r.Discard(wire.TCPPrefix)
-	msg, err := t.r.Peek(n)
+	frame, err := t.r.Peek(wire.TCPPrefix + n)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	t.r.Discard(n)
-	return msg, nil
+	t.r.Discard(len(frame))
+	return frame[wire.TCPPrefix:], nil
 }
 
 func (t *streamConn) write(b []byte) error { return t.io.write(b) }
+
+func (t *streamConn) setReadDeadline(d time.Time) error { return t.c.SetReadDeadline(d) }
 
 func (t *streamConn) Close() error { return t.c.Close() }
 
@@ -96,6 +103,7 @@ func (t *streamConn) Close() error { return t.c.Close() }
 type msgSocket interface {
 	Read(p []byte) (int, error)
 	Write(p []byte) (int, error)
+	SetReadDeadline(t time.Time) error
 	Close() error
 }
 
@@ -136,5 +144,7 @@ func (t *msgConn) write(b []byte) error {
 	_, err := t.sock.Write(b)
 	return err
 }
+
+func (t *msgConn) setReadDeadline(d time.Time) error { return t.sock.SetReadDeadline(d) }
 
 func (t *msgConn) Close() error { return t.sock.Close() }

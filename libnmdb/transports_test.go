@@ -1,11 +1,13 @@
 package libnmdb_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/libnmdb"
@@ -15,8 +17,39 @@ import (
 )
 
 // servePacket serves pc with a fresh server until the test ends.
-func servePacket(t *testing.T, pc net.PacketConn, tr nmdb.Transport) {
-	nmdbtest.StartPacket(t, pc, tr, nmdb.Config{})
+func servePacket(t *testing.T, pc net.PacketConn, tr nmdb.Transport) *nmdb.Server {
+	return nmdbtest.StartPacket(t, pc, tr, nmdb.Config{}).Server
+}
+
+// testDirect checks that calls made one at a time on c, whose only server
+// is srv, read their own replies, and that such a call still times out
+// when no reply comes.
+func testDirect(t *testing.T, c *libnmdb.Client, srv *nmdb.Server) {
+	ctx := context.Background()
+	direct, handoffs := libnmdb.DirectCalls(c)
+	for range 20 {
+		if err := c.CacheSet(ctx, []byte("direct"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CacheGet(ctx, []byte("direct")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, h := libnmdb.DirectCalls(c)
+	if d-direct != 40 || h != handoffs {
+		t.Errorf("40 calls one at a time: %d read their own reply, %d handed over", d-direct, h-handoffs)
+	}
+	srv.SetPassive(true)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err := c.CacheGet(short, []byte("direct"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("get from a passive server: %v, want a timeout", err)
+	}
+	srv.SetPassive(false)
+	if _, err := c.CacheGet(ctx, []byte("direct")); err != nil {
+		t.Errorf("get after a timeout: %v", err)
+	}
 }
 
 // TestTIPC runs every operation over TIPC where the kernel has it; where
@@ -45,11 +78,12 @@ func TestTIPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servePacket(t, l, nmdb.TIPC)
+	srv := servePacket(t, l, nmdb.TIPC)
 	if err := c.AddTIPCServer(port); err != nil {
 		t.Fatal(err)
 	}
 	testOperations(t, c, false)
+	testDirect(t, c, srv)
 	// A negative port means the default instance.
 	d := libnmdb.New(libnmdb.Options{})
 	defer d.Close()
@@ -81,10 +115,11 @@ func TestSCTP(t *testing.T) {
 		t.Logf("no SCTP in this kernel; AddSCTPServer says: %v", err)
 		return
 	}
-	servePacket(t, l, nmdb.SCTP)
+	srv := servePacket(t, l, nmdb.SCTP)
 	port := l.LocalAddr().(*sctp.Addr).Port()
 	if err := c.AddSCTPServer("127.0.0.1", int(port)); err != nil {
 		t.Fatal(err)
 	}
 	testOperations(t, c, false)
+	testDirect(t, c, srv)
 }

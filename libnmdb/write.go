@@ -40,8 +40,10 @@ func (ln *link) writeLoop() {
 
 // sendStream frames req, already registered, into the stream's output
 // buffer and writes it, unless a write is under way, which then carries
-// it. Called with mu held; returns with it released.
-func (ln *link) sendStream(req *wire.Request) {
+// it. yield lets other callers queue requests first (see below); a call
+// alone on the link does not. Called with mu held; returns with it
+// released.
+func (ln *link) sendStream(req *wire.Request, yield bool) {
 	var start int
 	ln.wbuf, start = wire.BeginFrame(ln.wbuf)
 	ln.wbuf, _ = wire.AppendRequest(ln.wbuf, req) // sizes checked by the caller
@@ -57,9 +59,11 @@ func (ln *link) sendStream(req *wire.Request) {
 	// they queue their requests and one write carries them all;
 	// alone, the yield returns at once.
 	ln.writing = true
-	ln.mu.Unlock()
-	runtime.Gosched()
-	ln.mu.Lock()
+	if yield {
+		ln.mu.Unlock()
+		runtime.Gosched()
+		ln.mu.Lock()
+	}
 	out := ln.wbuf
 	ln.wbuf, ln.spare = ln.spare[:0], nil
 	ln.mu.Unlock()
@@ -78,6 +82,7 @@ func (ln *link) sendStream(req *wire.Request) {
 		// Requests queued meanwhile: the writer goroutine writes
 		// them, and what comes while it does, so that this caller
 		// gets on with waiting for its reply.
+		ln.s.c.writerWakes.Add(1)
 		select {
 		case ln.wake <- struct{}{}:
 		case <-ln.quit:

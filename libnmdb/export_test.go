@@ -1,0 +1,7 @@
+package libnmdb
+
+// DirectCalls returns how many calls of c read their reply themselves
+// and how many times a call handed the reading to the reader goroutine.
+func DirectCalls(c *Client) (direct, handoffs uint64) {
+	return c.direct.Load(), c.handoffs.Load()
+}
