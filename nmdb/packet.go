@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/nmdb-go/nmdb/nmdb/wire"
@@ -41,14 +40,14 @@ type packetConn struct {
 	t    Transport
 	stat int // the counter of messages received
 
-	drops dropCounter   // pc, when it counts datagrams it dropped itself
-	seen  atomic.Uint64 // drops.Dropped() already added to StatMsgsDropped
+	drops dropCounter // pc, when it counts datagrams it dropped itself
+	seen  uint64      // drops.Dropped() already added to StatMsgsDropped (the reader's)
 }
 
 // ServePacket serves one request per datagram read from pc, replying to the
 // sender with one datagram, until Shutdown; it then returns
 // ErrServerClosed. t names pc's transport (UDP, TIPC or SCTP) for the
-// statistics. A few goroutines read pc concurrently.
+// statistics. One goroutine, the caller's, reads pc.
 //
 // Bad datagrams are counted and never stop the server. An empty one is
 // counted as dropped; malformed requests, those shorter than a header
@@ -58,7 +57,7 @@ type packetConn struct {
 // messages longer than the read buffer themselves, as well as TIPC replies
 // returned as undeliverable; when pc reports such drops (a Dropped() uint64
 // method, as tipc.Conn and sctp.Conn have), they are added to the "msgs
-// dropped" counter as the readers come across them, at the latest with the
+// dropped" counter as the reader comes across them, at the latest with the
 // next datagram read. For a *tipc.Conn, ServePacket turns on
 // SetReturnUndeliverable, so that a reply to a client whose socket has gone
 // comes back and is counted rather than vanishing.
@@ -88,33 +87,21 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	}
 	if d, ok := pc.(dropCounter); ok {
 		p.drops = d
-		p.seen.Store(d.Dropped()) // count only what is dropped while serving
+		p.seen = d.Dropped() // count only what is dropped while serving
 	}
 
-	n := 1 // one reader: readers of one socket only take turns on its lock
-	errc := make(chan error, n)
+	// One reader per socket: readers of one socket would only take turns
+	// on its lock.
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
 	s.packets[p] = struct{}{}
-	s.readers.Add(n)
+	s.readers.Add(1)
 	s.mu.Unlock()
-	for range n {
-		go func() {
-			defer s.readers.Done()
-			errc <- p.read()
-		}()
-	}
-	var first error
-	for range n {
-		if err := <-errc; first == nil {
-			first = err
-			// One reader failing stops the others.
-			_ = pc.SetReadDeadline(time.Now())
-		}
-	}
+	err := p.read()
+	s.readers.Done()
 	p.foldDrops()
 	if s.closing.Load() {
 		return ErrServerClosed
@@ -122,7 +109,7 @@ func (s *Server) ServePacket(pc net.PacketConn, t Transport) error {
 	s.mu.Lock()
 	delete(s.packets, p)
 	s.mu.Unlock()
-	return first
+	return err
 }
 
 // read serves datagrams until the socket fails or the server shuts down.
@@ -191,23 +178,15 @@ func (p *packetConn) read() error {
 }
 
 // foldDrops adds the datagrams the socket dropped since the last call to
-// the server's "msgs dropped" counter. Readers call it after every read;
-// it costs a few atomic loads, and a compare-and-swap only when the count
-// moved, so that concurrent readers add each drop exactly once.
+// the server's "msgs dropped" counter. The reader calls it after every
+// read, and ServePacket once the reader has stopped.
 func (p *packetConn) foldDrops() {
 	if p.drops == nil {
 		return
 	}
-	n := p.drops.Dropped()
-	for {
-		old := p.seen.Load()
-		if n <= old {
-			return
-		}
-		if p.seen.CompareAndSwap(old, n) {
-			p.s.stats[wire.StatMsgsDropped].Add(n - old)
-			return
-		}
+	if n := p.drops.Dropped(); n > p.seen {
+		p.s.stats[wire.StatMsgsDropped].Add(n - p.seen)
+		p.seen = n
 	}
 }
 
