@@ -14,8 +14,8 @@
 #   make bench      compare nmdb with memcached and Redis (docs/BENCH.md)
 #   make clean      remove ./bin and ./nmdb-data
 #
-# Adding a test part: write a target below and add its name to TEST_PARTS
-# (one-line edit). `make test` runs each part after the Go tests.
+# A test part is a target below whose name is in TEST_PARTS; `make test`
+# runs each part after the Go tests.
 
 GO          ?= go
 PREFIX      ?= /usr/local
@@ -55,7 +55,7 @@ LIB_CFLAGS  ?= -O2 -g -Wall -Wextra -Werror
 # The Go runtime's entry for a library, which libnmdb.a calls on first use.
 GO_RT0      = _rt0_$(shell $(GO) env GOARCH)_$(shell $(GO) env GOOS)_lib
 
-# Extra test parts run by `make test`. Extend this line with your target.
+# The test parts `make test` runs after the Go tests.
 TEST_PARTS  := bench-smoke test-man test-c test-service test-tipc test-powercut
 .PHONY: all build run test deps test-go fmt-check vet staticcheck gotest fuzz \
 	test-c test-man test-tipc test-powercut test-service bench bench-smoke install uninstall install-service clean lib
@@ -102,8 +102,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZ_WIRE) ./nmdb/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzHandle$$' -fuzztime=$(FUZZ_HANDLE) ./nmdb
 
-# Parts filled in by their owners; add the name to TEST_PARTS once it works.
-# C library, tools and man pages (cgo/, cmd/nmdb-stats, cmd/nmdb-cli, man/).
+# Test parts of the C library, the tools and the man pages (cgo/,
+# cmd/nmdb-stats, cmd/nmdb-cli, man/).
 # test-c installs into a temporary PREFIX and builds C programs there with
 # nothing but `cc prog.c -lnmdb`; see cgo/tests/run.sh.
 test-c: lib
