@@ -83,9 +83,28 @@ static void core_atfork_parent(void)
 	pthread_mutex_unlock(&core_mu);
 }
 
+/* This process's pid, 0 until known: getpid() is a system call, too dear
+ * for every request. A child made by fork(3) or daemon(3) forgets it in
+ * the atfork handler below. (A process made by a raw clone or fork system
+ * call, which runs no atfork handler, cannot use the C library safely
+ * anyway.) */
+static pid_t self_pid;
+
+static pid_t my_pid(void)
+{
+	pid_t pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
+
+	if (pid == 0) {
+		pid = getpid();
+		__atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
+
 static void core_atfork_child(void)
 {
 	pthread_mutex_init(&core_mu, NULL);
+	__atomic_store_n(&self_pid, 0, __ATOMIC_RELAXED);
 }
 
 #ifdef NMDB_STATIC
@@ -232,7 +251,7 @@ static int usable(const nmdb_t *db)
 		errno = EINVAL;
 		return 0;
 	}
-	if (db->pid != getpid()) {
+	if (db->pid != my_pid()) {
 		errno = ESTALE;
 		return 0;
 	}
@@ -299,7 +318,7 @@ API int nmdb_free(nmdb_t *db)
 		return 1;
 	/* In another process the core that holds the handle is not
 	 * running: only the memory is ours to release. */
-	if (db->pid == getpid())
+	if (db->pid == my_pid())
 		db->core->free(db->h);
 	free(db);
 	return 1;
