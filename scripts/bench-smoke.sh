@@ -45,6 +45,18 @@ run -name "raw tcp normal mix, 2 processes" -mode normal -gets 0.5 -procs 2
 run -name "raw tcp sync sets, 4 conns" -mode sync -gets 0 -conns 4 -io poll -preload=false
 run -name "libnmdb cache get, 8 goroutines" -client lib -goroutines 8 -mode cache -gets 1 -preload=false
 run -name "libnmdb udp normal mix" -client lib -transport udp -goroutines 2 -mode normal -gets 0.5 -preload=false
+# The raw C loop, the reference of the one-request-at-a-time rows: no
+# errors, and every get of a preloaded key a hit.
+${CC:-cc} -O2 -Wall -Werror -o "$work/rawloop" scripts/rawloop/rawloop.c
+for op in get set; do
+	echo "bench-smoke: raw C loop $op"
+	out=$(timeout 60 "$work/rawloop" -a "127.0.0.1:$port" -o $op -t 0.3 -w 0 -k 1000 -r "" -R "" \
+		-n "raw C loop $op" -f "$res")
+	if ! grep -q '"misses":0,"errors":0,' <<<"$out"; then
+		echo "bench-smoke: raw C loop $op: $out" >&2
+		exit 1
+	fi
+done
 "$BENCH" report -details "$res"
 kill -0 "$pid" # the daemon survived every run
 echo "bench-smoke: ok"

@@ -64,6 +64,10 @@ mkdir -p "$work/bin"
 "$GO" build -o "$work/bin/" ./cmd/nmdb ./cmd/nmdb-bench
 NMDB=$work/bin/nmdb
 BENCH=$work/bin/nmdb-bench
+# The reference of the one-request-at-a-time rows: a C loop speaking the
+# wire protocol with plain send and recv.
+RAWLOOP=$work/bin/rawloop
+${CC:-cc} -O2 -o "$RAWLOOP" scripts/rawloop/rawloop.c
 res=$work/results.jsonl
 : >"$res"
 failures=$work/failures
@@ -125,6 +129,13 @@ bench() {
 		echo "row $row: $name failed: $*" >>"$failures"
 	fi
 }
+# rawloop ROW ROLE NAME OP ADDR: the raw C loop, one request in flight.
+rawloop() {
+	if ! timeout $((${SECS%.*} + 300)) "$RAWLOOP" -r "$1" -R "$2" -n "$3" -o "$4" -a "$5" \
+		-t "$SECS" -w "$WARM" -k "$KEYS" -K 16 -v 64 -f "$res" >/dev/null; then
+		echo "row $1: $3 failed" >>"$failures"
+	fi
+}
 # preload TARGET ADDR [flags]: set every key once.
 preload() {
 	local target=$1 addr=$2
@@ -161,6 +172,7 @@ note() {
 for op in get set; do
 	has 1 && note "1-$op-tcp" ops ">= 1.0" "1 client, 1 in flight, cache-only $op, TCP"
 	has 1 && note "1-$op-udp" ops ">= 1.0" "1 client, 1 in flight, cache-only $op, UDP"
+	has 1 && note "1-$op-lib" ops ">= 0.9" "1 goroutine of libnmdb, 1 in flight, cache-only $op, TCP, vs a raw C loop"
 done
 for op in get set; do
 	has 2 && note "2-$op" ops ">= 1.3" "4 client processes, 1 in flight each, cache-only $op"
@@ -202,6 +214,8 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
 			bench "1-$op-tcp" peer "redis tcp" -target redis -addr "$R" -gets $g -pid "$RPID"
 			bench "1-$op-udp" nmdb "nmdb udp" -target nmdb -addr "$N" -transport udp -mode cache -gets $g -pid "$NPID"
 			bench "1-$op-udp" peer "memcached udp" -target memcached -addr "$M" -transport udp -gets $g -pid "$MPID"
+			bench "1-$op-lib" nmdb "nmdb libnmdb 1 goroutine" -target nmdb -addr "$N" -mode cache -gets $g -client lib -goroutines 1 -pid "$NPID"
+			rawloop "1-$op-lib" peer "raw C loop (send, recv)" $op "$N"
 		done
 	fi
 	if has 2; then
