@@ -431,14 +431,20 @@ func runLocal(c *config, setup func(d *driver, i int), ready func() error) (*tal
 		}
 	}
 	w := newWindow(c)
-	tallies := make([]tally, len(drivers))
-	errs := make([]error, len(drivers))
+	return runLoops(len(drivers), func(i int, ts *tally) error { return drivers[i].run(&w, ts) })
+}
+
+// runLoops runs n client loops at once, each counting into its own tally,
+// and returns their sum, or their errors.
+func runLoops(n int, loop func(i int, ts *tally) error) (*tally, error) {
+	tallies := make([]tally, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, d := range drivers {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.run(&w, &tallies[i])
+			errs[i] = loop(i, &tallies[i])
 		}()
 	}
 	wg.Wait()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
@@ -62,27 +61,10 @@ func runLib(c *config, ready func() error) (*tally, error) {
 	// per-call timeout from Options.
 	ctx, cancel := context.WithDeadline(context.Background(), w.t0.Add(w.end+c.timeout+10*time.Second))
 	defer cancel()
-	n := c.conns * c.goroutines
-	tallies := make([]tally, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := newLibDriver(libOps(clients[i/c.goroutines], c.mode), wl, c.seed*1000003+uint64(i))
-			errs[i] = d.run(ctx, &w, &tallies[i])
-		}()
-	}
-	wg.Wait()
-	var sum tally
-	for i := range tallies {
-		sum.merge(&tallies[i])
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &sum, nil
+	return runLoops(c.conns*c.goroutines, func(i int, ts *tally) error {
+		d := newLibDriver(libOps(clients[i/c.goroutines], c.mode), wl, c.seed*1000003+uint64(i))
+		return d.run(ctx, &w, ts)
+	})
 }
 
 // maxLibFailures is how many client failures in a row end a libnmdb loop.
