@@ -145,6 +145,26 @@ func BenchmarkTCPSetSync(b *testing.B) {
 	})
 }
 
+// BenchmarkTCPIncr measures incr on pebble from parallel connections, one
+// in flight each: each is answered once its write is synced, the syncs
+// grouped as for sync sets.
+func BenchmarkTCPIncr(b *testing.B) {
+	ts := startServer(b, serverOpts{})
+	c := ts.dial()
+	expect(b, "counter", c.Do(setReq("n", counterVal(0), syncF)), wire.CodeOK)
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := ts.dial()
+		for pb.Next() {
+			if r := c.Do(incrReq("n", 1, normal)); r.Code != wire.CodeOK {
+				b.Errorf("incr: %v", r.Code)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkIdleConns reports the memory an idle connection costs the
 // process (server side, plus the test's own client socket).
 func BenchmarkIdleConns(b *testing.B) {

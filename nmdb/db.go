@@ -1,6 +1,8 @@
 package nmdb
 
 import (
+	"errors"
+	"syscall"
 	"time"
 
 	"github.com/nmdb-go/nmdb/internal/dbq"
@@ -45,10 +47,25 @@ func (s *Server) work() {
 		if len(ops) == 0 {
 			return
 		}
-		var took time.Duration
-		results, answered, took = s.runBatch(ops, results, &sc)
-		if took > 0 {
-			fsync += (took - fsync) / 4
+		for len(ops) > 0 {
+			// A Reopen splits the round: what came before it goes to
+			// the old store, what came after to the new one.
+			n := 0
+			for n < len(ops) && ops[n].Kind != dbq.Reopen {
+				n++
+			}
+			if n > 0 {
+				var took time.Duration
+				results, answered, took = s.runBatch(ops[:n], results, &sc)
+				if took > 0 {
+					fsync += (took - fsync) / 4
+				}
+			}
+			if n < len(ops) {
+				s.reopenStore()
+				n++
+			}
+			ops = ops[n:]
 		}
 	}
 }
@@ -284,7 +301,10 @@ func (s *Server) syncLoop(interval time.Duration) {
 		if s.fault.Load() != nil {
 			continue
 		}
-		if err := s.store.Sync(); err != nil {
+		s.storeMu.RLock()
+		err := s.store.Sync()
+		s.storeMu.RUnlock()
+		if err != nil {
 			s.storeFailed(err, 0)
 		}
 	}
@@ -303,15 +323,97 @@ func (s *Server) storeFailed(err error, ops int) {
 	}
 	s.log.Error("database write failed: refusing writes from now on; reads go on",
 		"ops", ops, "err", err)
+	if s.reopen != nil && errors.Is(err, syscall.ENOSPC) {
+		s.log.Info("the disk is full: the database is reopened once it has room again",
+			"room_needed_mib", recoverSpace>>20)
+		go s.recoverLoop()
+	}
 	if s.onFault != nil {
 		go s.onFault(err)
 	}
 }
 
+// recoverSpace is the free space the store's disk must have before the
+// server reopens the store after it ran out of space.
+const recoverSpace = 32 << 20
+
+// recoverEvery is how often a server whose disk was full checks its space.
+const recoverEvery = time.Second
+
+// recoverLoop waits for the store's disk to have recoverSpace free, then
+// has the worker reopen the store (a failed pebble log cannot go on), and
+// again after every failed attempt, until the store works or the server
+// shuts down.
+func (s *Server) recoverLoop() {
+	t := time.NewTicker(recoverEvery)
+	defer t.Stop()
+	for range t.C {
+		if s.fault.Load() == nil || s.closing.Load() {
+			return
+		}
+		free, err := s.freeSpace()
+		if err != nil || free < recoverSpace {
+			continue
+		}
+		if err := s.q.Push(dbq.Op[replyTo]{Kind: dbq.Reopen}); err != nil {
+			return
+		}
+	}
+}
+
+// reopenStore closes the failed store and opens it again (worker only).
+// It clears the fault when the store opens; otherwise the store answers
+// every operation with the error, and recoverLoop tries again.
+func (s *Server) reopenStore() {
+	f := s.fault.Load()
+	if f == nil || s.reopen == nil {
+		return
+	}
+	s.log.Info("reopening the database", "fault", f.err)
+	s.storeMu.Lock()
+	if err := s.store.Close(); err != nil {
+		s.log.Info("closing the failed database", "err", err)
+	}
+	st, err := s.reopen()
+	if err != nil {
+		s.store = failedStore{err: err}
+	} else {
+		s.store = st
+	}
+	s.storeMu.Unlock()
+	if err != nil {
+		s.log.Error("reopening the database failed; trying again", "err", err)
+		return
+	}
+	s.fault.Store(nil)
+	s.log.Info("the database is writable again")
+}
+
+// failedStore stands in for a store that could not be reopened.
+type failedStore struct{ err error }
+
+func (f failedStore) NewBatch() store.Batch { return failedBatch(f) }
+func (f failedStore) Sync() error           { return f.err }
+func (f failedStore) Close() error          { return nil }
+
+// failedBatch is failedStore's batch: every operation fails.
+type failedBatch failedStore
+
+func (f failedBatch) Get(dst, _ []byte) ([]byte, bool, error) { return dst, false, f.err }
+func (f failedBatch) Set(_, _ []byte) error                   { return f.err }
+func (f failedBatch) Delete(_ []byte) error                   { return f.err }
+func (f failedBatch) Next(dst, _ []byte, _ bool) ([]byte, bool, error) {
+	return dst, false, f.err
+}
+func (f failedBatch) Writes() bool      { return false }
+func (f failedBatch) Commit(bool) error { return f.err }
+func (f failedBatch) Close() error      { return nil }
+
 // StoreFault returns the error that made the store fail, or nil while it
-// works. Once it failed, the server refuses every write that would reach
-// the store with ERR 0x106 (wire.ErrCodeDB); reads and cache-only
-// requests go on.
+// works. While it is failed, the server refuses every write that would
+// reach the store with ERR 0x106 (wire.ErrCodeDB); reads and cache-only
+// requests go on. Only a full disk is recovered from (see
+// Config.OnStoreFault).
 func (s *Server) StoreFault() error {
 	if f := s.fault.Load(); f != nil {
 		return f.err

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -184,16 +185,35 @@ func TestStoreFullDisk(t *testing.T) {
 	}
 	expectErr(t, "normal set on the full disk", c.Do(setReq("x", "y", normal)), wire.ErrCodeDB)
 	expectVal(t, "get on the full disk", c.Do(getReq("key0", normal)), val(0))
-	ts.shutdown()
+	// Still full: the store stays failed, writes stay refused.
+	expectErr(t, "sync set on the full disk", c.Do(setReq("x", "y", syncF)), wire.ErrCodeDB)
 
+	// Room again: the server reopens the store and takes writes.
 	if out, err := exec.Command("mount", "-o", "remount,size=64m", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("growing the tmpfs: %v: %s", err, out)
 	}
+	deadline := time.Now().Add(ioTimeout)
+	for ts.s.StoreFault() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store still failed with room on the disk: %v", ts.s.StoreFault())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	expect(t, "sync set once the disk has room", c.Do(setReq("after", "1", syncF)), wire.CodeOK)
+	expect(t, "normal set once the disk has room", c.Do(setReq("after2", "2", normal)), wire.CodeOK)
+	for i := range acked {
+		expectVal(t, "acknowledged set after the disk had room again", c.Do(getReq(fmt.Sprint("key", i), normal)), val(i))
+	}
+	ts.faultOK = false
+	ts.shutdown()
+
 	ts2 := startServer(t, serverOpts{dir: dir})
 	c2 := ts2.dial()
 	for i := range acked {
-		expect(t, "acknowledged set after the disk had room again", c2.Do(getReq(fmt.Sprint("key", i), normal)), wire.CodeOK, val(i))
+		expect(t, "acknowledged set after a restart", c2.Do(getReq(fmt.Sprint("key", i), normal)), wire.CodeOK, val(i))
 	}
+	expect(t, "set after the recovery", c2.Do(getReq("after", normal)), wire.CodeOK, "1")
+	expect(t, "set after the recovery", c2.Do(getReq("after2", normal)), wire.CodeOK, "2")
 	ts2.shutdown()
 }
 

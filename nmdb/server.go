@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/nmdb-go/nmdb/internal/cache"
 	"github.com/nmdb-go/nmdb/internal/dbq"
 	"github.com/nmdb-go/nmdb/internal/store"
@@ -86,8 +87,11 @@ type Config struct {
 	// (a stream of writes shares one sync); 0 means DefaultSyncInterval.
 	SyncInterval time.Duration
 	// OnStoreFault, if set, is called (on a goroutine of its own) with the
-	// first error that made the store fail: from then on the server
-	// refuses writes and answers reads (see Server.StoreFault).
+	// error that made the store fail: from then on the server refuses
+	// writes and answers reads (see Server.StoreFault). After a full disk
+	// (errors.Is(err, syscall.ENOSPC)) a server that opened its store
+	// itself (New) reopens it once the disk has 32 MiB free, and writes
+	// are accepted again; every other fault stays.
 	OnStoreFault func(error)
 }
 
@@ -135,8 +139,14 @@ type Server struct {
 	// One log line per second at most for each kind of misbehaving client.
 	logOverLimit, logBadFrame, logTimeout, logCutOff logLimiter
 	stats                                            [wire.NumStats]counter
-	fault                                            atomic.Pointer[storeFault] // set once the store failed
-	onFault                                          func(error)
+
+	fault   atomic.Pointer[storeFault] // set while the store is failed
+	onFault func(error)
+	// reopen opens the store again (nil for a store given to newServer);
+	// storeMu keeps the syncer off the store while the worker swaps it.
+	reopen    func() (store.Store, error)
+	freeSpace func() (uint64, error)
+	storeMu   sync.RWMutex
 
 	smallBufs sync.Pool // *[]byte of smallBuf bytes, TCP frames being read
 	bigBufs   sync.Pool // *[]byte of bigBuf bytes
@@ -166,11 +176,24 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := store.Open(cfg.Backend, cfg.DBPath, store.Options{Logger: log, Pebble: cfg.Pebble})
+	open := func() (store.Store, error) {
+		return store.Open(cfg.Backend, cfg.DBPath, store.Options{Logger: log, Pebble: cfg.Pebble})
+	}
+	st, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("nmdb: %w", err)
 	}
-	return newServer(cfg, st), nil
+	s := newServer(cfg, st)
+	s.reopen = open
+	fsys := vfs.Default
+	if cfg.Pebble != nil && cfg.Pebble.FS != nil {
+		fsys = cfg.Pebble.FS
+	}
+	s.freeSpace = func() (uint64, error) {
+		u, err := fsys.GetDiskUsage(cfg.DBPath)
+		return u.AvailBytes, err
+	}
+	return s, nil
 }
 
 // newServer builds a server on an open store.

@@ -224,10 +224,17 @@ func handleSignals(srv *nmdb.Server, logf *daemon.LogFile, log *slog.Logger, sig
 				return nil
 			}
 		case err := <-faults:
+			if errors.Is(err, syscall.ENOSPC) {
+				// The server refuses writes and serves reads until
+				// the disk has room again, then reopens the store.
+				log.Error("the database's disk is full: writes are refused until it has room again; reads go on",
+					"err", err)
+				continue
+			}
 			// The store cannot be written any more: writes have been
 			// refused since the fault. Stop cleanly: nothing more is
 			// acknowledged, and a restart replays the log once the
-			// cause (a full or failing disk) is dealt with.
+			// cause (a failing disk) is dealt with.
 			log.Error("stopping: the database could not be written; every write acknowledged as synced is on disk; restart nmdb once the cause is fixed",
 				"err", err)
 			return fmt.Errorf("the database could not be written: %w", err)

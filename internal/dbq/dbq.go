@@ -36,6 +36,9 @@ const (
 	Incr
 	FirstKey
 	NextKey
+	// Reopen asks the worker to close and reopen the store (after a full
+	// disk); it carries no request.
+	Reopen
 )
 
 // Op is one queued database operation. R carries what the reply needs.
