@@ -148,7 +148,7 @@ test-service:
 # TIPC and SCTP scenarios in a qemu VM on a multi-node TIPC cluster
 # (scripts/tipc-vm/README.md); the kernel is fetched once into ~/.cache.
 test-tipc:
-	GO="$(GO)" MAKE="$(MAKE)" bash scripts/tipc-vm/test.sh
+	GO="$(GO)" MAKE="$(MAKE)" SKIP_FILE="$(SKIP_FILE)" bash scripts/tipc-vm/test.sh
 
 # The power-cut test in the same VM: qemu killed during a stream of sync
 # writes to a store on a virtio disk, every acknowledged one checked on a
