@@ -20,8 +20,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$GO" build -o "$work/" ./cmd/nmdb ./cmd/nmdb-bench
+"$GO" build -o "$work/" ./cmd/nmdb ./cmd/nmdb-bench ./cmd/nmdb-bench-report
 BENCH=$work/nmdb-bench
+REPORT=$work/nmdb-bench-report
 port=$(free_port)
 "$work/nmdb" -f -d "$work/db" -l off -s off -t "$port" -T 127.0.0.1 -u "$port" -U 127.0.0.1 \
 	-c 64 -o "$work/nmdb.log" &
@@ -37,7 +38,7 @@ run() {
 	timeout 120 "$BENCH" -addr "127.0.0.1:$port" -keys 1000 -requests "$N" -duration 30s -warmup 0 \
 		-timeout 5s -strict -out "$res" "$@"
 }
-"$BENCH" note -row smoke -test "smoke" -goal ">= 0" -out "$res"
+"$REPORT" note -row smoke -test "smoke" -goal ">= 0" -out "$res"
 run -row smoke -role nmdb -name "raw tcp cache get" -mode cache -gets 1 -pid "$pid" -count-objects
 run -row smoke -role peer -name "raw tcp cache set" -mode cache -gets 0 -preload=false -depth 16 -io poll
 run -name "raw udp cache mix" -mode cache -transport udp -gets 0.5 -preload=false
@@ -57,6 +58,6 @@ for op in get set; do
 		exit 1
 	fi
 done
-"$BENCH" report -details "$res"
+"$REPORT" report -details "$res"
 kill -0 "$pid" # the daemon survived every run
 echo "bench-smoke: ok"

@@ -61,9 +61,10 @@ trap 'exit 130' INT TERM
 
 log "building"
 mkdir -p "$work/bin"
-"$GO" build -o "$work/bin/" ./cmd/nmdb ./cmd/nmdb-bench
+"$GO" build -o "$work/bin/" ./cmd/nmdb ./cmd/nmdb-bench ./cmd/nmdb-bench-report
 NMDB=$work/bin/nmdb
 BENCH=$work/bin/nmdb-bench
+REPORT=$work/bin/nmdb-bench-report
 # The reference of the one-request-at-a-time rows: a C loop speaking the
 # wire protocol with plain send and recv.
 RAWLOOP=$work/bin/rawloop
@@ -148,7 +149,7 @@ redisbench() {
 	local n=$((${SECS%.*} * 300000 + 100000)) csv=$work/redis-benchmark.csv
 	if timeout $((${SECS%.*} * 10 + 120)) redis-benchmark -h 127.0.0.1 -p "${5##*:}" -P 16 -c 4 \
 		-t "$4" -n "$n" -d 64 -r "$KEYS" --csv >"$csv" 2>"$work/redis-benchmark.err"; then
-		"$BENCH" redis-csv -row "$1" -role "$2" -name "$3" -requests "$n" -conns 4 -depth 16 \
+		"$REPORT" redis-csv -row "$1" -role "$2" -name "$3" -requests "$n" -conns 4 -depth 16 \
 			-keys "$KEYS" -out "$res" "$csv" || echo "row $1: $3 unreadable" >>"$failures"
 	else
 		echo "row $1: $3 failed" >>"$failures"
@@ -157,7 +158,7 @@ redisbench() {
 has() { [[ $ROWS == *" $1 "* ]]; }
 # note ROW METRIC GOAL TEST: describe a row of the table (and fix its place).
 note() {
-	"$BENCH" note -row "$1" -metric "$2" -goal "$3" -test "$4" -out "$res"
+	"$REPORT" note -row "$1" -metric "$2" -goal "$3" -test "$4" -out "$res"
 }
 
 {
@@ -282,8 +283,8 @@ fi
 echo
 echo "RATIO = nmdb / best peer in this run (ops/s: higher is better; memory: lower is better)."
 echo "Medians of $REPEAT interleaved runs of ${SECS}s; latencies in microseconds."
-"$BENCH" report "$res" | tee "$work/table.txt"
-if ! "$BENCH" report -check "$res" >>"$failures" 2>&1; then :; fi
+"$REPORT" report "$res" | tee "$work/table.txt"
+if ! "$REPORT" report -check "$res" >>"$failures" 2>&1; then :; fi
 if [ -s "$gobench" ]; then
 	echo
 	echo "Server hot path (allocs/op should be 0):"
@@ -297,7 +298,7 @@ if [ -s "$gobench" ]; then
 fi
 echo
 echo "Every run:"
-"$BENCH" report -table=false -details "$res"
+"$REPORT" report -table=false -details "$res"
 if [ -n "${BENCH_OUT:-}" ]; then
 	mkdir -p "$BENCH_OUT"
 	cp "$res" "$work/table.txt" "$work/machine.txt" "$gobench" "$BENCH_OUT/"

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nmdb-go/nmdb/cmd/internal/benchresult"
 )
 
 // config is the parsed command line of a run.
@@ -64,11 +66,11 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.BoolVar(&c.quiet, "q", false, "print nothing but errors")
 	fs.BoolVar(&c.countObjects, "count-objects", false, "ask the server how many objects it holds after the run")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
-	fs.StringVar(&c.row, "row", "", "table row this result belongs to (report)")
-	fs.StringVar(&c.test, "test", "", "description of the row (report)")
+	fs.StringVar(&c.row, "row", "", "table row this result belongs to (nmdb-bench-report)")
+	fs.StringVar(&c.test, "test", "", "description of the row (nmdb-bench-report)")
 	fs.StringVar(&c.name, "name", "", "name of this result in the table (default: target and transport)")
-	fs.StringVar(&c.role, "role", "", "nmdb (the measured side) or peer (report)")
-	fs.StringVar(&c.goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0' (report)")
+	fs.StringVar(&c.role, "role", "", "nmdb (the measured side) or peer (nmdb-bench-report)")
+	fs.StringVar(&c.goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0' (nmdb-bench-report)")
 	fs.StringVar(&c.metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
 	fs.BoolVar(&c.worker, "worker", false, "internal: run as a client process of a parent nmdb-bench")
 	return fs
@@ -137,71 +139,6 @@ func (c *config) validate() error {
 // measuring reports whether the run has a measured phase.
 func (c *config) measuring() bool { return c.duration > 0 || c.requests > 0 }
 
-// Result is one benchmark's outcome, as printed and stored (one JSON
-// object per line) for the report.
-type Result struct {
-	Row        string  `json:"row,omitempty"`
-	Test       string  `json:"test,omitempty"`
-	Name       string  `json:"name"`
-	Role       string  `json:"role,omitempty"`
-	Goal       string  `json:"goal,omitempty"`
-	Metric     string  `json:"metric"`
-	Target     string  `json:"target"`
-	Transport  string  `json:"transport"`
-	Client     string  `json:"client"`
-	Mode       string  `json:"mode,omitempty"`
-	Procs      int     `json:"procs"`
-	Conns      int     `json:"conns"`
-	Depth      int     `json:"depth"`
-	Goroutines int     `json:"goroutines,omitempty"`
-	Gets       float64 `json:"gets"`
-	KeySize    int     `json:"keysize"`
-	ValSize    int     `json:"valsize"`
-	Keys       int     `json:"keys"`
-	Ops        uint64  `json:"ops"`
-	Hits       uint64  `json:"hits"`
-	Misses     uint64  `json:"misses"`
-	Errors     uint64  `json:"errors"`
-	Lost       uint64  `json:"lost"`
-	Secs       float64 `json:"secs"`
-	OpsPerSec  float64 `json:"ops_per_sec"`
-	P50us      float64 `json:"p50_us"`
-	P99us      float64 `json:"p99_us"`
-	P999us     float64 `json:"p999_us"`
-	RSSKiB     int64   `json:"rss_kib,omitempty"`
-	Objects    int64   `json:"objects,omitempty"`
-	Preloaded  int     `json:"preloaded,omitempty"`
-	// Hist carries a worker's histogram to its parent.
-	Hist *histWire `json:"hist,omitempty"`
-}
-
-// describe returns the one-line human summary of r.
-func (r *Result) describe() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s", r.Name)
-	if r.Ops > 0 {
-		fmt.Fprintf(&b, " %10.0f ops/s  p50 %7.1fµs  p99 %7.1fµs  p99.9 %7.1fµs  ops %d",
-			r.OpsPerSec, r.P50us, r.P99us, r.P999us, r.Ops)
-		if r.Hits+r.Misses > 0 {
-			fmt.Fprintf(&b, " hits %d misses %d", r.Hits, r.Misses)
-		}
-		fmt.Fprintf(&b, " errors %d", r.Errors)
-		if r.Lost > 0 {
-			fmt.Fprintf(&b, " lost %d", r.Lost)
-		}
-	}
-	if r.Preloaded > 0 {
-		fmt.Fprintf(&b, "  preloaded %d keys", r.Preloaded)
-	}
-	if r.Objects > 0 {
-		fmt.Fprintf(&b, "  server holds %d objects", r.Objects)
-	}
-	if r.RSSKiB > 0 {
-		fmt.Fprintf(&b, "  server RSS %.1f MiB", float64(r.RSSKiB)/1024)
-	}
-	return b.String()
-}
-
 func benchMain(args []string) error {
 	var c config
 	fs := newFlagSet("nmdb-bench", &c)
@@ -233,10 +170,10 @@ func benchMain(args []string) error {
 		return err
 	}
 	if !c.quiet {
-		fmt.Println(res.describe())
+		fmt.Println(res.Describe())
 	}
 	if c.out != "" {
-		if err := appendResult(c.out, res); err != nil {
+		if err := benchresult.Append(c.out, res); err != nil {
 			return err
 		}
 	}
@@ -249,30 +186,10 @@ func benchMain(args []string) error {
 	return nil
 }
 
-// appendResult appends r to the JSON-lines file path.
-func appendResult(path string, r *Result) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("results file: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("results file %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("results file %s: %w", path, err)
-	}
-	return nil
-}
-
 // runBench preloads, runs the measured phase in this process or in
 // c.procs worker processes, and fills in the result.
-func runBench(c *config, args []string) (*Result, error) {
-	res := &Result{
+func runBench(c *config, args []string) (*benchresult.Result, error) {
+	res := &benchresult.Result{
 		Row: c.row, Test: c.test, Name: c.name, Role: c.role, Goal: c.goal, Metric: c.metric,
 		Target: c.target, Transport: c.transport, Client: c.client, Procs: c.procs,
 		Conns: c.conns, Depth: c.depth, Gets: c.gets, KeySize: c.keySize, ValSize: c.valSize, Keys: c.keys,
@@ -298,7 +215,7 @@ func runBench(c *config, args []string) (*Result, error) {
 			var ts *tally
 			ts, err = runLocal(c, nil, nil)
 			if err == nil {
-				res.fill(ts, c, &h)
+				fillResult(res, ts, c, &h)
 			}
 		} else {
 			err = runWorkers(c, args, res, &h)
@@ -334,7 +251,7 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 
 // fill sets the counters of r from one process's tally and merges its
 // histogram into h.
-func (r *Result) fill(ts *tally, c *config, h *Hist) {
+func fillResult(r *benchresult.Result, ts *tally, c *config, h *Hist) {
 	r.Ops, r.Hits, r.Misses, r.Errors, r.Lost = ts.ops, ts.hits, ts.misses, ts.errs, ts.lost
 	secs := (ts.finish - c.warmup).Seconds()
 	if secs <= 0 {
@@ -499,9 +416,9 @@ func workerMain(c *config, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := &Result{}
+	r := &benchresult.Result{}
 	var h Hist
-	r.fill(ts, c, &h)
+	fillResult(r, ts, c, &h)
 	r.Hist = h.export()
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -520,7 +437,7 @@ type worker struct {
 
 // runWorkers runs the measured phase in c.procs copies of this program,
 // started together, and adds up their results into res and h.
-func runWorkers(c *config, args []string, res *Result, h *Hist) error {
+func runWorkers(c *config, args []string, res *benchresult.Result, h *Hist) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -575,13 +492,13 @@ func runWorkers(c *config, args []string, res *Result, h *Hist) error {
 	if c.duration == 0 {
 		limit = c.warmup + time.Hour
 	}
-	results := make([]*Result, len(ws))
+	results := make([]*benchresult.Result, len(ws))
 	if err := eachWithin(ws, limit, func(w *worker) error {
 		line, err := w.out.ReadBytes('\n')
 		if err != nil {
 			return fmt.Errorf("worker %d gave no result: %w", w.cmd.Process.Pid, err)
 		}
-		r := &Result{}
+		r := &benchresult.Result{}
 		if err := json.Unmarshal(line, r); err != nil {
 			return fmt.Errorf("worker %d result: %w", w.cmd.Process.Pid, err)
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"math/bits"
 	"time"
+
+	"github.com/nmdb-go/nmdb/cmd/internal/benchresult"
 )
 
 // subBits sets the histogram's precision: every power of two is split into
@@ -106,17 +108,9 @@ func (h *Hist) Mean() time.Duration {
 	return time.Duration(h.sum / h.n)
 }
 
-// histWire is the form in which a worker process sends its histogram to
-// the parent: the non-empty buckets only.
-type histWire struct {
-	Buckets [][2]uint64 `json:"buckets"`
-	Sum     uint64      `json:"sum"`
-	Max     uint64      `json:"max"`
-}
-
 // export returns the sparse form of h.
-func (h *Hist) export() *histWire {
-	w := &histWire{Sum: h.sum, Max: h.max}
+func (h *Hist) export() *benchresult.HistWire {
+	w := &benchresult.HistWire{Sum: h.sum, Max: h.max}
 	for i, c := range h.counts {
 		if c != 0 {
 			w.Buckets = append(w.Buckets, [2]uint64{uint64(i), c})
@@ -127,7 +121,7 @@ func (h *Hist) export() *histWire {
 
 // merge adds the observations of a sparse histogram to h, ignoring
 // buckets out of range.
-func (h *Hist) mergeWire(w *histWire) {
+func (h *Hist) mergeWire(w *benchresult.HistWire) {
 	if w == nil {
 		return
 	}

@@ -47,7 +47,7 @@ func TestRunsAgainstServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			if res.Ops < 400 || res.Errors != 0 || res.Misses != 0 || res.Lost != 0 {
-				t.Errorf("%s", res.describe())
+				t.Errorf("%s", res.Describe())
 			}
 			if c.gets == 1 && res.Hits != res.Ops {
 				t.Errorf("gets of preloaded keys: %d hits of %d", res.Hits, res.Ops)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,49 +12,21 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-)
 
-// readResults reads JSON-lines result files.
-func readResults(paths []string) ([]*Result, error) {
-	var rs []*Result
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("results: %w", err)
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for line := 1; sc.Scan(); line++ {
-			if strings.TrimSpace(sc.Text()) == "" {
-				continue
-			}
-			r := &Result{}
-			if err := json.Unmarshal(sc.Bytes(), r); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s:%d: %w", p, line, err)
-			}
-			rs = append(rs, r)
-		}
-		err = sc.Err()
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-	}
-	return rs, nil
-}
+	"github.com/nmdb-go/nmdb/cmd/internal/benchresult"
+)
 
 // tableRow is one line of the comparison table: the nmdb result of a row
 // and the best of its peers.
 type tableRow struct {
 	row, test, goal, metric string
-	nmdb, peer              *Result
-	peers                   []*Result
+	nmdb, peer              *benchresult.Result
+	peers                   []*benchresult.Result
 	noted                   bool // described by a note
 }
 
 // value returns what the row compares for r.
-func (t *tableRow) value(r *Result) float64 {
+func (t *tableRow) value(r *benchresult.Result) float64 {
 	if t.metric == "rss" {
 		return float64(r.RSSKiB)
 	}
@@ -64,7 +34,7 @@ func (t *tableRow) value(r *Result) float64 {
 }
 
 // better reports whether a beats b on the row's metric.
-func (t *tableRow) better(a, b *Result) bool {
+func (t *tableRow) better(a, b *benchresult.Result) bool {
 	if t.metric == "rss" {
 		return t.value(a) < t.value(b)
 	}
@@ -74,7 +44,7 @@ func (t *tableRow) better(a, b *Result) bool {
 // rowRoles splits a result's row field: a comma-separated list of rows,
 // each optionally with "=role" to give the result another role in that row
 // than its own (so one measurement can serve several rows).
-func rowRoles(r *Result) [][2]string {
+func rowRoles(r *benchresult.Result) [][2]string {
 	var out [][2]string
 	for _, item := range strings.Split(r.Row, ",") {
 		row, role, ok := strings.Cut(strings.TrimSpace(item), "=")
@@ -90,9 +60,9 @@ func rowRoles(r *Result) [][2]string {
 
 // median returns the result with the median value among rs (the lower
 // middle one for an even count).
-func (t *tableRow) median(rs []*Result) *Result {
+func (t *tableRow) median(rs []*benchresult.Result) *benchresult.Result {
 	s := slices.Clone(rs)
-	slices.SortStableFunc(s, func(a, b *Result) int {
+	slices.SortStableFunc(s, func(a, b *benchresult.Result) int {
 		switch {
 		case t.better(a, b):
 			return -1
@@ -106,12 +76,12 @@ func (t *tableRow) median(rs []*Result) *Result {
 
 // buildTable groups results by row, in order of first appearance. A name
 // measured several times in a row counts with its median run.
-func buildTable(rs []*Result) []*tableRow {
+func buildTable(rs []*benchresult.Result) []*tableRow {
 	var rows []*tableRow
 	byRow := map[string]*tableRow{}
 	type entry struct {
 		role string
-		rs   []*Result
+		rs   []*benchresult.Result
 	}
 	runs := map[string]map[string]*entry{} // row -> name -> runs
 	names := map[string][]string{}         // row -> names in order
@@ -205,7 +175,7 @@ func (t *tableRow) met() string {
 	return "NO"
 }
 
-func fmtValue(metric string, r *Result) string {
+func fmtValue(metric string, r *benchresult.Result) string {
 	if r == nil {
 		return "-"
 	}
@@ -215,7 +185,7 @@ func fmtValue(metric string, r *Result) string {
 	return fmt.Sprintf("%.0f/s", r.OpsPerSec)
 }
 
-func fmtLatency(r *Result) string {
+func fmtLatency(r *benchresult.Result) string {
 	if r == nil || r.Ops == 0 {
 		return "-"
 	}
@@ -227,7 +197,7 @@ func fmtLatency(r *Result) string {
 }
 
 // writeTable prints the comparison table of rs.
-func writeTable(w io.Writer, rs []*Result) error {
+func writeTable(w io.Writer, rs []*benchresult.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "row\ttest\tnmdb\tbest peer\tpeer\tRATIO\tgoal\tmet\tnmdb µs p50/p99/p999\tpeer µs p50/p99/p999\t")
 	for _, t := range buildTable(rs) {
@@ -239,7 +209,7 @@ func writeTable(w io.Writer, rs []*Result) error {
 		if t.peer != nil {
 			peerName = t.peer.Name
 		}
-		lat := func(r *Result) string {
+		lat := func(r *benchresult.Result) string {
 			if r == nil {
 				return "-"
 			}
@@ -259,7 +229,7 @@ func writeTable(w io.Writer, rs []*Result) error {
 }
 
 // writeDetails prints every result of rs, one line each.
-func writeDetails(w io.Writer, rs []*Result) error {
+func writeDetails(w io.Writer, rs []*benchresult.Result) error {
 	for _, r := range rs {
 		if r.Name == "" {
 			continue
@@ -269,7 +239,7 @@ func writeDetails(w io.Writer, rs []*Result) error {
 			shape = fmt.Sprintf("procs=%d clients=%d goroutines=%d", r.Procs, r.Conns, r.Goroutines)
 		}
 		if _, err := fmt.Fprintf(w, "%-4s %s  [%s %s client=%s mode=%s %s gets=%.2f]\n",
-			r.Row, r.describe(), r.Target, r.Transport, r.Client, r.Mode, shape, r.Gets); err != nil {
+			r.Row, r.Describe(), r.Target, r.Transport, r.Client, r.Mode, shape, r.Gets); err != nil {
 			return fmt.Errorf("write details: %w", err)
 		}
 	}
@@ -287,7 +257,7 @@ func reportMain(args []string, w io.Writer) error {
 	if fs.NArg() == 0 {
 		return errors.New("report: name at least one results file")
 	}
-	rs, err := readResults(fs.Args())
+	rs, err := benchresult.Read(fs.Args())
 	if err != nil {
 		return err
 	}
@@ -328,7 +298,7 @@ func noteMain(args []string) error {
 	if fs.NArg() != 0 || c.row == "" || c.out == "" {
 		return errors.New("note: give -row, -out and optionally -test, -goal, -metric")
 	}
-	return appendResult(c.out, &Result{Row: c.row, Test: c.test, Goal: c.goal, Metric: c.metric})
+	return benchresult.Append(c.out, &benchresult.Result{Row: c.row, Test: c.test, Goal: c.goal, Metric: c.metric})
 }
 
 // redisCSVMain turns the CSV output of redis-benchmark --csv into result
@@ -357,10 +327,10 @@ func redisCSVMain(args []string) error {
 	}
 	for _, r := range rs {
 		if !c.quiet {
-			fmt.Println(r.describe())
+			fmt.Println(r.Describe())
 		}
 		if c.out != "" {
-			if err := appendResult(c.out, r); err != nil {
+			if err := benchresult.Append(c.out, r); err != nil {
 				return err
 			}
 		}
@@ -372,7 +342,7 @@ func redisCSVMain(args []string) error {
 // columns, then one line per test). The -row, -test and so on of c apply
 // to the test named by -name's last word ("get" or "set"); without such
 // a suffix every test is kept.
-func parseRedisCSV(recs [][]string, c *config) ([]*Result, error) {
+func parseRedisCSV(recs [][]string, c *config) ([]*benchresult.Result, error) {
 	if len(recs) < 2 {
 		return nil, errors.New("no tests in the output")
 	}
@@ -391,7 +361,7 @@ func parseRedisCSV(recs [][]string, c *config) ([]*Result, error) {
 	if _, ok := col["rps"]; !ok {
 		return nil, fmt.Errorf("no rps column in header %q", recs[0])
 	}
-	var rs []*Result
+	var rs []*benchresult.Result
 	for _, rec := range recs[1:] {
 		test := strings.ToLower(rec[col["test"]])
 		want := strings.Fields(c.name)
@@ -405,7 +375,7 @@ func parseRedisCSV(recs [][]string, c *config) ([]*Result, error) {
 		if !ok {
 			return nil, fmt.Errorf("bad rps in %q", rec)
 		}
-		r := &Result{
+		r := &benchresult.Result{
 			Row: c.row, Test: c.test, Name: c.name, Role: c.role, Goal: c.goal, Metric: "ops",
 			Target: "redis", Transport: "tcp", Client: "redis-benchmark", Procs: 1, Conns: c.conns,
 			Depth: c.depth, KeySize: c.keySize, ValSize: c.valSize, Keys: c.keys, OpsPerSec: rps,

@@ -1,0 +1,70 @@
+// Command nmdb-bench-report turns the results nmdb-bench writes (one JSON
+// line per run) into the comparison table of docs/BENCH.md.
+//
+// Usage:
+//
+//	nmdb-bench-report report [-details] [-table=false] [-check] FILE...
+//	                                        print the comparison table of results
+//	nmdb-bench-report note -row R -out FILE describe a table row (-test, -goal, -metric)
+//	nmdb-bench-report redis-csv [flags] FILE
+//	                                        turn redis-benchmark --csv output into results
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+// config is what note and redis-csv record about a result, given with the
+// same flags as nmdb-bench's.
+type config struct {
+	row, test, name, role, goal, metric  string
+	out                                  string
+	conns, depth, keySize, valSize, keys int
+	requests                             uint64
+	quiet                                bool
+}
+
+// newFlagSet returns the flags of note and redis-csv bound to c.
+func newFlagSet(name string, c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.row, "row", "", "table row this result belongs to")
+	fs.StringVar(&c.test, "test", "", "description of the row")
+	fs.StringVar(&c.name, "name", "", "name of this result in the table")
+	fs.StringVar(&c.role, "role", "", "nmdb (the measured side) or peer")
+	fs.StringVar(&c.goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0'")
+	fs.StringVar(&c.metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
+	fs.StringVar(&c.out, "out", "", "append the results as JSON lines to this file")
+	fs.IntVar(&c.conns, "conns", 1, "connections the run used")
+	fs.IntVar(&c.depth, "depth", 1, "requests in flight per connection")
+	fs.IntVar(&c.keySize, "keysize", 16, "key size in bytes")
+	fs.IntVar(&c.valSize, "valsize", 64, "value size in bytes")
+	fs.IntVar(&c.keys, "keys", 100000, "number of distinct keys")
+	fs.Uint64Var(&c.requests, "requests", 0, "requests per test of the run")
+	fs.BoolVar(&c.quiet, "q", false, "print nothing but errors")
+	return fs
+}
+
+func main() {
+	var err error
+	if len(os.Args) < 2 {
+		err = errors.New("name a command: report, note or redis-csv")
+	} else {
+		switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+		case "report":
+			err = reportMain(args, os.Stdout)
+		case "note":
+			err = noteMain(args)
+		case "redis-csv":
+			err = redisCSVMain(args)
+		default:
+			err = fmt.Errorf("unknown command %q (want report, note or redis-csv)", cmd)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nmdb-bench-report:", err)
+		os.Exit(1)
+	}
+}
