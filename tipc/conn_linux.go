@@ -7,13 +7,12 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nmdb-go/nmdb/internal/pktconn"
 	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
@@ -24,18 +23,27 @@ import (
 const oobSize = 64
 
 // Conn is an AF_TIPC SOCK_RDM socket. It implements net.PacketConn and is
-// safe for concurrent use by multiple goroutines.
+// safe for concurrent use by multiple goroutines. Its LocalAddr is the
+// bound service range for a Conn from Listen, and the socket address for
+// one from Dial.
 type Conn struct {
-	fd    *sockfd.FD
+	base
 	local Addr // the bound service range, or the socket address if unbound
-
-	returned  atomic.Uint64
-	truncated atomic.Uint64
-	invalid   atomic.Uint64
 
 	reads  sync.Pool // *readOp
 	writes sync.Pool // *writeOp
 }
+
+// base is the part of Conn that does not depend on TIPC: Close, LocalAddr,
+// deadlines, buffers, SyscallConn, Dropped.
+type base = pktconn.Conn
+
+// Reasons for a dropped datagram, counted in pktconn.Drop.
+const (
+	dropReturned = iota
+	dropTruncated
+	dropInvalid
+)
 
 // Listen opens a SOCK_RDM socket bound to the service range
 // {typ, lower, upper} in cluster scope.
@@ -98,11 +106,10 @@ func getsockname(fd int, a *Addr) error {
 }
 
 func newConn(fd int, local Addr) (*Conn, error) {
-	sfd, err := sockfd.New(fd, "tipc:"+local.String())
-	if err != nil {
-		return nil, fmt.Errorf("tipc: %w", err)
+	c := &Conn{local: local}
+	if err := pktconn.Init(&c.base, fd, "tipc", func() net.Addr { a := c.local; return &a }); err != nil {
+		return nil, err
 	}
-	c := &Conn{fd: sfd, local: local}
 	c.reads.New = func() any { return newReadOp() }
 	c.writes.New = func() any { return newWriteOp() }
 	return c, nil
@@ -173,7 +180,7 @@ func newWriteOp() *writeOp {
 // counted in Drops, and the read continues with the next datagram.
 func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) {
 	if len(p) == 0 {
-		return 0, c.opError("read", nil, io.ErrShortBuffer)
+		return 0, pktconn.OpError(&c.base, "read", nil, io.ErrShortBuffer)
 	}
 	op := c.reads.Get().(*readOp)
 	defer c.reads.Put(op)
@@ -183,21 +190,21 @@ func (c *Conn) ReadFromTIPC(p []byte, from *Addr) (int, error) {
 	for {
 		op.hdr.Namelen = sizeofRaw
 		op.hdr.SetControllen(oobSize)
-		n, err := op.Recvmsg(c.fd.RawConn())
+		n, err := op.Recvmsg(pktconn.RawConn(&c.base))
 		if err != nil {
-			return 0, c.opError("read", nil, sockfd.SyscallError("recvmsg", err))
+			return 0, pktconn.OpError(&c.base, "read", nil, sockfd.SyscallError("recvmsg", err))
 		}
 		if op.returned() {
-			c.returned.Add(1)
+			pktconn.Drop(&c.base, dropReturned)
 			continue
 		}
 		if op.hdr.Flags&unix.MSG_TRUNC != 0 {
-			c.truncated.Add(1)
+			pktconn.Drop(&c.base, dropTruncated)
 			continue
 		}
 		if from != nil {
 			if op.hdr.Namelen < sizeofRaw || from.fromRaw(&op.name) != nil {
-				c.invalid.Add(1)
+				pktconn.Drop(&c.base, dropInvalid)
 				continue
 			}
 		}
@@ -227,24 +234,24 @@ func (c *Conn) Read(p []byte) (int, error) {
 // an error matching syscall.EHOSTUNREACH; p must hold 1 to MaxMessage bytes.
 func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) {
 	if err := to.valid(); err != nil {
-		return 0, c.opError("write", to.clone(), err)
+		return 0, pktconn.OpError(&c.base, "write", to.clone(), err)
 	}
 	if len(p) == 0 {
 		// The kernel accepts an empty message to a service range but
 		// delivers nothing; refuse it rather than lose it silently.
-		return 0, c.opError("write", to.clone(), errors.New("tipc: empty message"))
+		return 0, pktconn.OpError(&c.base, "write", to.clone(), errors.New("tipc: empty message"))
 	}
 	if len(p) > MaxMessage {
-		return 0, c.opError("write", to.clone(), fmt.Errorf("message of %d bytes exceeds the TIPC limit of %d: %w", len(p), MaxMessage, syscall.EMSGSIZE))
+		return 0, pktconn.OpError(&c.base, "write", to.clone(), fmt.Errorf("message of %d bytes exceeds the TIPC limit of %d: %w", len(p), MaxMessage, syscall.EMSGSIZE))
 	}
 	op := c.writes.Get().(*writeOp)
 	defer c.writes.Put(op)
 	to.toRaw(&op.name)
 	op.Buf = p
-	n, err := op.Sendto(c.fd.RawConn())
+	n, err := op.Sendto(pktconn.RawConn(&c.base))
 	op.Buf = nil
 	if err != nil {
-		return 0, c.opError("write", to.clone(), sockfd.SyscallError("sendto", err))
+		return 0, pktconn.OpError(&c.base, "write", to.clone(), sockfd.SyscallError("sendto", err))
 	}
 	return n, nil
 }
@@ -255,20 +262,7 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if a, ok := addr.(*Addr); ok {
 		return c.WriteToTIPC(p, a)
 	}
-	return 0, c.opError("write", addr, fmt.Errorf("tipc: cannot send to %T address", addr))
-}
-
-// Close closes the socket. Blocked reads and writes return an error
-// matching net.ErrClosed.
-func (c *Conn) Close() error {
-	return c.wrap("close", c.fd.Close())
-}
-
-// LocalAddr returns the bound service range for a Conn from Listen, and
-// the socket address for one from Dial.
-func (c *Conn) LocalAddr() net.Addr {
-	a := c.local
-	return &a
+	return 0, pktconn.OpError(&c.base, "write", addr, fmt.Errorf("tipc: cannot send to %T address", addr))
 }
 
 // SocketAddr returns the socket's own address {ref, node}: where its
@@ -276,42 +270,13 @@ func (c *Conn) LocalAddr() net.Addr {
 func (c *Conn) SocketAddr() (*Addr, error) {
 	a := new(Addr)
 	var err error
-	if cerr := c.fd.RawConn().Control(func(fd uintptr) { err = getsockname(int(fd), a) }); cerr != nil {
-		return nil, c.opError("getsockname", nil, cerr)
+	if cerr := pktconn.RawConn(&c.base).Control(func(fd uintptr) { err = getsockname(int(fd), a) }); cerr != nil {
+		return nil, pktconn.OpError(&c.base, "getsockname", nil, cerr)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
-}
-
-// SetDeadline sets the read and write deadlines.
-func (c *Conn) SetDeadline(t time.Time) error {
-	return c.wrap("set deadline", c.fd.SetDeadline(t))
-}
-
-// SetReadDeadline sets the deadline for future and pending reads.
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	return c.wrap("set read deadline", c.fd.SetReadDeadline(t))
-}
-
-// SetWriteDeadline sets the deadline for future and pending writes.
-func (c *Conn) SetWriteDeadline(t time.Time) error {
-	return c.wrap("set write deadline", c.fd.SetWriteDeadline(t))
-}
-
-// SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
-func (c *Conn) SetReadBuffer(bytes int) error {
-	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes, "SO_RCVBUF")
-}
-
-// SetWriteBuffer sets the socket's send buffer size (SO_SNDBUF).
-func (c *Conn) SetWriteBuffer(bytes int) error {
-	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes, "SO_SNDBUF")
-}
-
-func (c *Conn) setsockoptInt(level, opt, v int, name string) error {
-	return c.wrap("setsockopt", c.fd.SetsockoptInt(level, opt, v, name))
 }
 
 // SetReturnUndeliverable chooses what happens to messages this socket
@@ -326,49 +291,13 @@ func (c *Conn) SetReturnUndeliverable(on bool) error {
 	if on {
 		droppable = 0
 	}
-	return c.setsockoptInt(unix.SOL_TIPC, unix.TIPC_DEST_DROPPABLE, droppable, "TIPC_DEST_DROPPABLE")
-}
-
-// SyscallConn returns the raw connection, for socket options this package
-// does not cover.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return c.fd.RawConn(), nil
+	return pktconn.SetsockoptInt(&c.base, unix.SOL_TIPC, unix.TIPC_DEST_DROPPABLE, droppable, "TIPC_DEST_DROPPABLE")
 }
 
 // Drops returns how many received datagrams were dropped, by reason.
 func (c *Conn) Drops() Drops {
-	return Drops{
-		Returned:  c.returned.Load(),
-		Truncated: c.truncated.Load(),
-		Invalid:   c.invalid.Load(),
-	}
-}
-
-// Dropped returns the total number of received datagrams that were dropped
-// rather than returned by a read.
-func (c *Conn) Dropped() uint64 {
-	d := c.Drops()
-	return d.Returned + d.Truncated + d.Invalid
-}
-
-// opError wraps err in a *net.OpError, turning the poller's "file closed"
-// error into net.ErrClosed once Close has been called.
-func (c *Conn) opError(op string, addr net.Addr, err error) error {
-	la := c.local
-	oe := &net.OpError{Op: op, Net: "tipc", Source: &la, Err: c.fd.ClosedErr(err)}
-	if addr != nil {
-		oe.Addr = addr
-	}
-	return oe
-}
-
-// wrap is opError for an operation with no peer address, and nil for no
-// error.
-func (c *Conn) wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return c.opError(op, nil, err)
+	d := pktconn.Drops(&c.base)
+	return Drops{Returned: d[dropReturned], Truncated: d[dropTruncated], Invalid: d[dropInvalid]}
 }
 
 // Bind adds the service range {typ, lower, upper} (cluster scope) to the
@@ -390,11 +319,11 @@ func (c *Conn) bind(typ, lower, upper uint32, scope int, op string) error {
 	}
 	sa := &unix.SockaddrTIPC{Scope: scope, Addr: &unix.TIPCServiceRange{Type: typ, Lower: lower, Upper: upper}}
 	var err error
-	if cerr := c.fd.RawConn().Control(func(fd uintptr) { err = unix.Bind(int(fd), sa) }); cerr != nil {
-		return c.opError(op, nil, cerr)
+	if cerr := pktconn.RawConn(&c.base).Control(func(fd uintptr) { err = unix.Bind(int(fd), sa) }); cerr != nil {
+		return pktconn.OpError(&c.base, op, nil, cerr)
 	}
 	if err != nil {
-		return c.opError(op, ServiceRange(typ, lower, upper), os.NewSyscallError("bind", err))
+		return pktconn.OpError(&c.base, op, ServiceRange(typ, lower, upper), os.NewSyscallError("bind", err))
 	}
 	return nil
 }

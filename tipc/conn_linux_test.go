@@ -22,7 +22,6 @@ const (
 	instLarge
 	instTruncated
 	instDeadline
-	instClose
 	instNobody
 	instReturned
 	instConcurrent
@@ -278,35 +277,6 @@ func TestReadDeadline(t *testing.T) {
 	}
 	if msg, _ := recv(t, srv, make([]byte, 10)); string(msg) != "x" {
 		t.Errorf("got %q", msg)
-	}
-}
-
-func TestCloseUnblocksReader(t *testing.T) {
-	srv := listen(t, instClose)
-	if err := srv.SetReadDeadline(time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := srv.ReadFrom(make([]byte, 10))
-		done <- err
-	}()
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("reader got %v, want net.ErrClosed", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Close did not unblock the reader")
-	}
-	if err := srv.Close(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("second Close: %v", err)
-	}
-	if _, err := srv.WriteTo([]byte("x"), ServiceAddr(instClose)); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("WriteTo after Close: %v", err)
 	}
 }
 

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"syscall"
-	"time"
+
+	"github.com/nmdb-go/nmdb/internal/pktconn"
 )
 
 // Conn is an AF_TIPC SOCK_RDM socket. TIPC exists only on Linux; on this
 // system no Conn can be opened.
-type Conn struct{}
+type Conn struct{ base }
+
+// base is the part of Conn that does not depend on TIPC.
+type base = pktconn.Conn
 
 func unsupported(op string) error {
 	return fmt.Errorf("tipc: %s: %w (%s has no TIPC)", op, ErrUnsupported, runtime.GOOS)
@@ -41,41 +44,14 @@ func (c *Conn) WriteToTIPC(p []byte, to *Addr) (int, error) { return 0, unsuppor
 // WriteTo fails: TIPC exists only on Linux.
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) { return 0, unsupported("write") }
 
-// Close fails: TIPC exists only on Linux.
-func (c *Conn) Close() error { return unsupported("close") }
-
-// LocalAddr returns nil: TIPC exists only on Linux.
-func (c *Conn) LocalAddr() net.Addr { return nil }
-
 // SocketAddr fails: TIPC exists only on Linux.
 func (c *Conn) SocketAddr() (*Addr, error) { return nil, unsupported("getsockname") }
-
-// SetDeadline fails: TIPC exists only on Linux.
-func (c *Conn) SetDeadline(t time.Time) error { return unsupported("set deadline") }
-
-// SetReadDeadline fails: TIPC exists only on Linux.
-func (c *Conn) SetReadDeadline(t time.Time) error { return unsupported("set read deadline") }
-
-// SetWriteDeadline fails: TIPC exists only on Linux.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return unsupported("set write deadline") }
-
-// SetReadBuffer fails: TIPC exists only on Linux.
-func (c *Conn) SetReadBuffer(bytes int) error { return unsupported("setsockopt") }
-
-// SetWriteBuffer fails: TIPC exists only on Linux.
-func (c *Conn) SetWriteBuffer(bytes int) error { return unsupported("setsockopt") }
 
 // SetReturnUndeliverable fails: TIPC exists only on Linux.
 func (c *Conn) SetReturnUndeliverable(on bool) error { return unsupported("setsockopt") }
 
-// SyscallConn fails: TIPC exists only on Linux.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) { return nil, unsupported("syscall conn") }
-
 // Drops returns zero counts.
 func (c *Conn) Drops() Drops { return Drops{} }
-
-// Dropped returns 0.
-func (c *Conn) Dropped() uint64 { return 0 }
 
 // Bind fails: TIPC exists only on Linux.
 func (c *Conn) Bind(typ, lower, upper uint32) error { return unsupported("bind") }

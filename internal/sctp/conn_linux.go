@@ -10,13 +10,13 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nmdb-go/nmdb/internal/pktconn"
 	"github.com/nmdb-go/nmdb/internal/sockfd"
 )
 
@@ -37,23 +37,31 @@ const (
 
 // Conn is an SCTP one-to-many socket. It implements net.PacketConn and is
 // safe for concurrent use by multiple goroutines (reads are serialized,
-// since a message may arrive in several pieces).
+// since a message may arrive in several pieces). Close aborts the pending
+// data of its associations.
 type Conn struct {
-	fd     *sockfd.FD
+	base
 	family int
 	local  Addr
 	peer   netip.AddrPort // set by Dial
 	dialed bool
-
-	truncated     atomic.Uint64
-	notifications atomic.Uint64
-	invalid       atomic.Uint64
 
 	rmu    sync.Mutex
 	rop    readOp          // guarded by rmu
 	spill  [spillSize]byte // guarded by rmu: the dropped tail of a message too long for the reader's buffer
 	writes sync.Pool       // *writeOp
 }
+
+// base is the part of Conn that does not depend on SCTP: Close,
+// LocalAddr, deadlines, buffers, SyscallConn, Dropped.
+type base = pktconn.Conn
+
+// Reasons for a dropped message, counted in pktconn.Drop.
+const (
+	dropTruncated = iota
+	dropNotification
+	dropInvalid
+)
 
 // Listen is ListenPacket("sctp", host:port). An empty host means all
 // addresses.
@@ -152,14 +160,14 @@ func (c *Conn) waitUp(ctx context.Context) error {
 	// into the past, which wakes the read below.
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		c.fd.SetReadDeadline(time.Unix(1, 0))
+		pktconn.FD(&c.base).SetReadDeadline(time.Unix(1, 0))
 		close(fired)
 	})
 	defer func() {
 		if !stop() {
 			<-fired
 		}
-		c.fd.SetReadDeadline(time.Time{})
+		pktconn.FD(&c.base).SetReadDeadline(time.Time{})
 	}()
 	var buf [notificationSize]byte
 	for {
@@ -305,11 +313,10 @@ func newConn(fd, family int, peer netip.AddrPort, dialed bool) (*Conn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	sfd, err := sockfd.New(fd, "sctp:"+local.String())
-	if err != nil {
-		return nil, fmt.Errorf("sctp: %w", err)
+	c := &Conn{family: family, local: Addr{local}, peer: peer, dialed: dialed}
+	if err := pktconn.Init(&c.base, fd, "sctp", func() net.Addr { a := c.local; return &a }); err != nil {
+		return nil, err
 	}
-	c := &Conn{fd: sfd, family: family, local: Addr{local}, peer: peer, dialed: dialed}
 	c.rop.init()
 	c.writes.New = func() any { return newWriteOp() }
 	return c, nil
@@ -336,7 +343,7 @@ func (op *readOp) init() {
 // that does not fit is returned cut to len(p).
 func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err error) {
 	if len(p) == 0 {
-		return 0, from, false, c.opError("read", nil, io.ErrShortBuffer)
+		return 0, from, false, pktconn.OpError(&c.base, "read", nil, io.ErrShortBuffer)
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -356,9 +363,9 @@ func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err er
 			op.iov.SetLen(len(p) - off)
 		}
 		op.hdr.Namelen = uint32(unsafe.Sizeof(op.name.raw))
-		got, rerr := op.Recvmsg(c.fd.RawConn())
+		got, rerr := op.Recvmsg(pktconn.RawConn(&c.base))
 		if rerr != nil {
-			return 0, from, false, c.opError("read", nil, sockfd.SyscallError("recvmsg", rerr))
+			return 0, from, false, pktconn.OpError(&c.base, "read", nil, sockfd.SyscallError("recvmsg", rerr))
 		}
 		flags := int(op.hdr.Flags)
 		if first {
@@ -371,7 +378,7 @@ func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err er
 		}
 		if flags&unix.MSG_EOR == 0 {
 			if got == 0 {
-				return 0, from, false, c.opError("read", nil, io.EOF)
+				return 0, from, false, pktconn.OpError(&c.base, "read", nil, io.EOF)
 			}
 			discard = discard || off == len(p)
 			continue
@@ -380,9 +387,9 @@ func (c *Conn) readMsg(p []byte) (n int, from netip.AddrPort, notif bool, err er
 		case notif:
 			return off, from, true, nil
 		case discard || flags&unix.MSG_TRUNC != 0:
-			c.truncated.Add(1)
+			pktconn.Drop(&c.base, dropTruncated)
 		case err != nil:
-			c.invalid.Add(1)
+			pktconn.Drop(&c.base, dropInvalid)
 		default:
 			return off, from, false, nil
 		}
@@ -400,10 +407,10 @@ func (c *Conn) readData(p []byte) (int, netip.AddrPort, error) {
 		if err != nil || !notif {
 			return n, from, err
 		}
-		c.notifications.Add(1)
+		pktconn.Drop(&c.base, dropNotification)
 		if c.dialed {
 			if typ, state, code := parseAssocChange(p[:n]); typ == snAssocChange && state != assocCommUp && state != assocRestart {
-				return 0, from, c.opError("read", nil, fmt.Errorf("association with %v ended (state %d, error %d): %w", c.peer, state, code, syscall.ECONNRESET))
+				return 0, from, pktconn.OpError(&c.base, "read", nil, fmt.Errorf("association with %v ended (state %d, error %d): %w", c.peer, state, code, syscall.ECONNRESET))
 			}
 		}
 	}
@@ -452,13 +459,13 @@ func (c *Conn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
 	defer c.writes.Put(op)
 	l, err := op.name.encode(c.family, to)
 	if err != nil {
-		return 0, c.opError("write", &Addr{to}, err)
+		return 0, pktconn.OpError(&c.base, "write", &Addr{to}, err)
 	}
 	op.NameLen, op.Buf = l, p
-	n, err := op.Sendto(c.fd.RawConn())
+	n, err := op.Sendto(pktconn.RawConn(&c.base))
 	op.Buf = nil
 	if err != nil {
-		return 0, c.opError("write", &Addr{to}, sockfd.SyscallError("sendto", err))
+		return 0, pktconn.OpError(&c.base, "write", &Addr{to}, sockfd.SyscallError("sendto", err))
 	}
 	return n, nil
 }
@@ -477,7 +484,7 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	case *net.TCPAddr:
 		ap = a.AddrPort()
 	default:
-		return 0, c.opError("write", addr, fmt.Errorf("sctp: cannot send to %T address", addr))
+		return 0, pktconn.OpError(&c.base, "write", addr, fmt.Errorf("sctp: cannot send to %T address", addr))
 	}
 	return c.WriteToAddrPort(p, ap)
 }
@@ -486,21 +493,9 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // associated with.
 func (c *Conn) Write(p []byte) (int, error) {
 	if !c.dialed {
-		return 0, c.opError("write", nil, errors.New("sctp: Write on a listening socket; use WriteTo"))
+		return 0, pktconn.OpError(&c.base, "write", nil, errors.New("sctp: Write on a listening socket; use WriteTo"))
 	}
 	return c.WriteToAddrPort(p, c.peer)
-}
-
-// Close closes the socket, aborting its associations' pending data.
-// Blocked reads and writes return an error matching net.ErrClosed.
-func (c *Conn) Close() error {
-	return c.wrap("close", c.fd.Close())
-}
-
-// LocalAddr returns the address the socket is bound to.
-func (c *Conn) LocalAddr() net.Addr {
-	a := c.local
-	return &a
 }
 
 // RemoteAddr returns the server's address for a Conn from Dial, and nil
@@ -512,73 +507,8 @@ func (c *Conn) RemoteAddr() net.Addr {
 	return &Addr{c.peer}
 }
 
-// SetDeadline sets the read and write deadlines.
-func (c *Conn) SetDeadline(t time.Time) error {
-	return c.wrap("set deadline", c.fd.SetDeadline(t))
-}
-
-// SetReadDeadline sets the deadline for future and pending reads.
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	return c.wrap("set read deadline", c.fd.SetReadDeadline(t))
-}
-
-// SetWriteDeadline sets the deadline for future and pending writes.
-func (c *Conn) SetWriteDeadline(t time.Time) error {
-	return c.wrap("set write deadline", c.fd.SetWriteDeadline(t))
-}
-
-// SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
-func (c *Conn) SetReadBuffer(bytes int) error {
-	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, bytes, "SO_RCVBUF")
-}
-
-// SetWriteBuffer sets the socket's send buffer size (SO_SNDBUF).
-func (c *Conn) SetWriteBuffer(bytes int) error {
-	return c.setsockoptInt(unix.SOL_SOCKET, unix.SO_SNDBUF, bytes, "SO_SNDBUF")
-}
-
-func (c *Conn) setsockoptInt(level, opt, v int, name string) error {
-	return c.wrap("setsockopt", c.fd.SetsockoptInt(level, opt, v, name))
-}
-
-// SyscallConn returns the raw connection, for socket options this package
-// does not cover.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return c.fd.RawConn(), nil
-}
-
 // Drops returns how many received messages were dropped, by reason.
 func (c *Conn) Drops() Drops {
-	return Drops{
-		Truncated:     c.truncated.Load(),
-		Notifications: c.notifications.Load(),
-		Invalid:       c.invalid.Load(),
-	}
-}
-
-// Dropped returns the total number of received messages that were dropped
-// rather than returned by a read.
-func (c *Conn) Dropped() uint64 {
-	d := c.Drops()
-	return d.Truncated + d.Notifications + d.Invalid
-}
-
-// opError wraps err in a *net.OpError, turning the poller's "file closed"
-// error into net.ErrClosed once Close has been called.
-func (c *Conn) opError(op string, addr net.Addr, err error) error {
-	la := c.local
-	oe := &net.OpError{Op: op, Net: "sctp", Source: &la, Err: c.fd.ClosedErr(err)}
-	if addr != nil {
-		oe.Addr = addr
-	}
-	return oe
-}
-
-// wrap is opError for an operation with no peer address, and nil for no
-// error.
-func (c *Conn) wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return c.opError(op, nil, err)
+	d := pktconn.Drops(&c.base)
+	return Drops{Truncated: d[dropTruncated], Notifications: d[dropNotification], Invalid: d[dropInvalid]}
 }

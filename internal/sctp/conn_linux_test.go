@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -319,40 +318,6 @@ func TestAssociationLost(t *testing.T) {
 	}
 	if cl.Drops().Notifications == 0 {
 		t.Errorf("Drops = %+v, want the notification counted", cl.Drops())
-	}
-}
-
-func TestDeadlineAndClose(t *testing.T) {
-	srv := listen(t, "sctp4", "127.0.0.1:0")
-	if err := srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err := srv.ReadFrom(make([]byte, 10))
-	var ne net.Error
-	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("ReadFrom after deadline: %v", err)
-	}
-	if err := srv.SetReadDeadline(time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := srv.ReadFrom(make([]byte, 10))
-		done <- err
-	}()
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("reader got %v, want net.ErrClosed", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Close did not unblock the reader")
-	}
-	if err := srv.Close(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("second Close: %v", err)
 	}
 }
 

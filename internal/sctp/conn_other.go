@@ -8,13 +8,16 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"syscall"
-	"time"
+
+	"github.com/nmdb-go/nmdb/internal/pktconn"
 )
 
 // Conn is an SCTP one-to-many socket. This package supports SCTP only on
 // Linux; on this system no Conn can be opened.
-type Conn struct{}
+type Conn struct{ base }
+
+// base is the part of Conn that does not depend on SCTP.
+type base = pktconn.Conn
 
 func unsupported(op string) error {
 	return fmt.Errorf("sctp: %s: %w (not implemented on %s)", op, ErrUnsupported, runtime.GOOS)
@@ -60,35 +63,8 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) { return 0, unsuppo
 // Write fails: SCTP is supported only on Linux.
 func (c *Conn) Write(p []byte) (int, error) { return 0, unsupported("write") }
 
-// Close fails: SCTP is supported only on Linux.
-func (c *Conn) Close() error { return unsupported("close") }
-
-// LocalAddr returns nil: SCTP is supported only on Linux.
-func (c *Conn) LocalAddr() net.Addr { return nil }
-
 // RemoteAddr returns nil: SCTP is supported only on Linux.
 func (c *Conn) RemoteAddr() net.Addr { return nil }
 
-// SetDeadline fails: SCTP is supported only on Linux.
-func (c *Conn) SetDeadline(t time.Time) error { return unsupported("set deadline") }
-
-// SetReadDeadline fails: SCTP is supported only on Linux.
-func (c *Conn) SetReadDeadline(t time.Time) error { return unsupported("set read deadline") }
-
-// SetWriteDeadline fails: SCTP is supported only on Linux.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return unsupported("set write deadline") }
-
-// SetReadBuffer fails: SCTP is supported only on Linux.
-func (c *Conn) SetReadBuffer(bytes int) error { return unsupported("setsockopt") }
-
-// SetWriteBuffer fails: SCTP is supported only on Linux.
-func (c *Conn) SetWriteBuffer(bytes int) error { return unsupported("setsockopt") }
-
-// SyscallConn fails: SCTP is supported only on Linux.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) { return nil, unsupported("syscall conn") }
-
 // Drops returns zero counts.
 func (c *Conn) Drops() Drops { return Drops{} }
-
-// Dropped returns 0.
-func (c *Conn) Dropped() uint64 { return 0 }
