@@ -308,6 +308,15 @@ func TestSlowAndIdleClients(t *testing.T) {
 	}
 	expectClosed(t, slow)
 	ts.waitStat(wire.StatConnsClosed, 1)
+
+	// Two bytes of a length, then nothing: a frame begun, not finished.
+	stuck := ts.dial()
+	_ = stuck.Conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	if _, err := stuck.Conn.Write(frame[:2]); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, stuck)
+	ts.waitStat(wire.StatConnsClosed, 2)
 }
 
 // TestMaxConns refuses connections beyond the limit at once, with an ERR

@@ -334,6 +334,7 @@ func (tc *tcpConn) readFrames(have int) bool {
 			have = tc.room(&fb, off, have, wire.TCPPrefix)
 			off = 0
 			tc.flush()
+			tc.markFrame()
 			n, err := tc.readAtLeast(fb.buf[have:], wire.TCPPrefix-have)
 			if err != nil {
 				return false
