@@ -347,7 +347,12 @@ const recoverEvery = time.Second
 func (s *Server) recoverLoop() {
 	t := time.NewTicker(recoverEvery)
 	defer t.Stop()
-	for range t.C {
+	for {
+		select {
+		case <-t.C:
+		case <-s.syncStop:
+			return
+		}
 		if s.fault.Load() == nil || s.closing.Load() {
 			return
 		}
@@ -394,7 +399,7 @@ type failedStore struct{ err error }
 
 func (f failedStore) NewBatch() store.Batch { return failedBatch(f) }
 func (f failedStore) Sync() error           { return f.err }
-func (f failedStore) Close() error          { return nil }
+func (f failedStore) Close() error          { return f.err }
 
 // failedBatch is failedStore's batch: every operation fails.
 type failedBatch failedStore
