@@ -18,12 +18,15 @@ import (
 // Source gives the counters in wire order, as nmdb.Server.Stats does.
 type Source func() []uint64
 
-// kinds of the counters that are not monotonic counters; every other known
-// counter is a Prometheus counter named nmdb_<name>_total.
+// gauges are the counters that are levels, not monotonic counts, with their
+// help; every other counter is a Prometheus counter named
+// nmdb_<name>_total. A counter added to the wire must be added here if it
+// is a level.
 var gauges = map[int]string{
 	wire.StatObjectsCached: "Objects in the cache now.",
 	wire.StatQueueLength:   "Database operations queued now.",
 	wire.StatOpenConns:     "TCP connections open now.",
+	wire.StatBytesCached:   "Bytes the cache counts for its objects now.",
 }
 
 // help of the counters, by wire index; a counter missing here gets its
@@ -54,6 +57,7 @@ var help = map[int]string{
 	wire.StatDBNextKey:       "Nextkey requests.",
 	wire.StatConnsClosed:     "Connections closed for bad input or over a limit.",
 	wire.StatMsgsDropped:     "Datagrams dropped: undeliverable, oversized or unanswerable.",
+	wire.StatEvictions:       "Objects evicted from the cache to keep it within its bounds.",
 }
 
 // metric is how one wire counter is exported.

@@ -129,6 +129,7 @@ func TestScrape(t *testing.T) {
 		"nmdb_db_misses_total":    1,
 		"nmdb_msg_tcp_total":      5,
 		"nmdb_objects_cached":     3,
+		"nmdb_evictions_total":    0,
 		"nmdb_open_connections":   1,
 	} {
 		if got := value(t, fams, name); got != want {
@@ -150,6 +151,9 @@ func TestScrape(t *testing.T) {
 		if !found {
 			t.Errorf("counter %q missing from the scrape", wire.StatName(i))
 		}
+	}
+	if value(t, fams, "nmdb_bytes_cached") == 0 || fams["nmdb_bytes_cached"].GetType() != dto.MetricType_GAUGE {
+		t.Error("bytes cached is not a gauge above 0")
 	}
 	if fams["nmdb_db_set_total"].GetType() != dto.MetricType_COUNTER || fams["nmdb_open_connections"].GetType() != dto.MetricType_GAUGE {
 		t.Errorf("types: db set %v, open connections %v", fams["nmdb_db_set_total"].GetType(), fams["nmdb_open_connections"].GetType())
