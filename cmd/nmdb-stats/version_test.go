@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,15 @@ func TestVersionOutput(t *testing.T) {
 		if got, want := string(b), "nmdb-stats "+version.Release+" (test-stamp-1)\n"; got != want {
 			t.Errorf("%s printed %q, want %q", arg, got, want)
 		}
+	}
+	// make stamps the same variable.
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "-X github.com/nmdb-go/nmdb/internal/version.build=$(VERSION_STAMP)") ||
+		!strings.Contains(string(mk), "git describe --always --dirty") {
+		t.Error("the Makefile does not stamp internal/version.build from git describe")
 	}
 	if !strings.Contains(version.String(), version.Release) {
 		t.Errorf("version.String() = %q lacks the release %s", version.String(), version.Release)
