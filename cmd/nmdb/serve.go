@@ -178,18 +178,20 @@ func serveAll(srv *nmdb.Server, ls []listener) <-chan error {
 // copy (child) from the terminal.
 func announceReady(opts *options, child bool, log *slog.Logger, settings []any) {
 	log.Info("nmdb ready", append([]any{"pid", os.Getpid(), "version", version.String()}, settings...)...)
+	if child && opts.logFile == daemon.Stdout {
+		// The start-up lines reached the terminal; from now on the log
+		// goes nowhere, and the terminal may go away. Detached before
+		// the parent hears of it, so that nothing is written to the
+		// terminal once the parent has returned.
+		if err := daemon.DetachOutput(); err != nil {
+			log.Warn("could not detach from the terminal", "err", err)
+		}
+	}
 	if err := daemon.Ready(); err != nil {
 		log.Warn("could not tell the parent process that the daemon is ready", "err", err)
 	}
 	if _, err := daemon.Notify(fmt.Sprintf("READY=1\nMAINPID=%d\nSTATUS=serving", os.Getpid())); err != nil {
 		log.Warn("could not tell the service manager that the daemon is ready", "err", err)
-	}
-	if child && opts.logFile == daemon.Stdout {
-		// The start-up lines reached the terminal; from now on the log
-		// goes nowhere, and the terminal may go away.
-		if err := daemon.DetachOutput(); err != nil {
-			log.Warn("could not detach from the terminal", "err", err)
-		}
 	}
 }
 
