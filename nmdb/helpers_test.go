@@ -2,6 +2,7 @@ package nmdb
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,10 +36,14 @@ type serverOpts struct {
 	udp   bool
 	udpAt string // UDP address to listen on (default 127.0.0.1:0)
 	dir   string
+	// packet is a datagram socket of transport packetTr to serve too; it
+	// is closed when the test ends.
+	packet   net.PacketConn
+	packetTr Transport
 }
 
-// startServer starts a server with TCP (and UDP if asked) on 127.0.0.1.
-// It is shut down when the test ends.
+// startServer starts a server with TCP (and UDP if asked) on 127.0.0.1,
+// and serves o.packet if given. It is shut down when the test ends.
 func startServer(t testing.TB, o serverOpts) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dir: o.dir}
@@ -58,7 +63,13 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 		if err := serving.Wait(); err != nil {
 			t.Error(err)
 		}
+		if o.packet != nil {
+			_ = o.packet.Close()
+		}
 	})
+	if o.packet != nil {
+		serving.ServePacket(o.packet, o.packetTr)
+	}
 	tcp, err := serving.ServeTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

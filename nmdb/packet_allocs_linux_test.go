@@ -42,7 +42,7 @@ func TestSCTPServeNoAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveSocket(t, l, func(s *Server) error { return s.ServePacket(l, SCTP) })
+	serveSocket(t, l, SCTP)
 	c, err := sctp.Dial("127.0.0.1", int(l.LocalAddr().(*sctp.Addr).Port()))
 	if err != nil {
 		t.Fatal(err)

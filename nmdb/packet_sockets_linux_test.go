@@ -2,6 +2,7 @@ package nmdb
 
 import (
 	"errors"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -13,23 +14,11 @@ import (
 	"github.com/nmdb-go/nmdb/tipc"
 )
 
-// serveSocket serves pc on a fresh server (null backend) until the test
-// ends.
-func serveSocket(t *testing.T, pc interface {
-	Close() error
-}, serve func(s *Server) error) *testServer {
+// serveSocket serves pc, a socket of transport tr, with a fresh server
+// (the null backend) until the test ends.
+func serveSocket(t *testing.T, pc net.PacketConn, tr Transport) *testServer {
 	t.Helper()
-	ts := startServer(t, serverOpts{cfg: Config{Backend: "null"}})
-	done := make(chan error, 1)
-	go func() { done <- serve(ts.s) }()
-	t.Cleanup(func() {
-		ts.shutdown()
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("ServePacket: %v", err)
-		}
-		_ = pc.Close()
-	})
-	return ts
+	return startServer(t, serverOpts{cfg: Config{Backend: "null"}, packet: pc, packetTr: tr})
 }
 
 // tipcServer serves a TIPC socket bound to a per-process instance, or
@@ -44,7 +33,7 @@ func tipcServer(t *testing.T, inst uint32) (*testServer, *tipc.Addr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := serveSocket(t, l, func(s *Server) error { return s.ServePacket(l, TIPC) })
+	ts := serveSocket(t, l, TIPC)
 	return ts, tipc.ServiceRange(tipc.ServiceType, inst, inst)
 }
 
@@ -136,7 +125,7 @@ func TestSCTPServerCountsDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := serveSocket(t, l, func(s *Server) error { return s.ServePacket(l, SCTP) })
+	ts := serveSocket(t, l, SCTP)
 	c, err := sctp.Dial("127.0.0.1", int(l.LocalAddr().(*sctp.Addr).Port()))
 	if err != nil {
 		t.Fatal(err)
