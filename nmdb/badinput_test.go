@@ -322,7 +322,7 @@ func TestSlowAndIdleClients(t *testing.T) {
 // TestMaxConns refuses connections beyond the limit at once, with an ERR
 // reply (out of resources) before the close.
 func TestMaxConns(t *testing.T) {
-	ts := startServer(t, serverOpts{cfg: Config{MaxConns: 3}})
+	ts := startServer(t, serverOpts{cfg: Config{MaxConns: 3, EvictAfter: -1}})
 	var cs []*client
 	for range 3 {
 		c := ts.dial()
@@ -356,6 +356,51 @@ func TestMaxConns(t *testing.T) {
 		if ts.stat(wire.StatConnsClosed) > 1000 {
 			t.Fatal("no slot freed")
 		}
+	}
+}
+
+// TestIdleEvictedAtTheLimit: at the connection limit, a newcomer takes the
+// place of the connection idle the longest once it has been idle longer
+// than EvictAfter, so idle clients cannot keep an active one out; a
+// connection that is not idle is never evicted.
+func TestIdleEvictedAtTheLimit(t *testing.T) {
+	ts := startServer(t, serverOpts{cfg: Config{MaxConns: 2, IdleTimeout: -1, FrameTimeout: -1, EvictAfter: 50 * time.Millisecond}})
+	idle := ts.dial()
+	expect(t, "get", idle.Do(getReq("x", normal)), wire.CodeNotIn)
+	busy := ts.dial()
+	expect(t, "get", busy.Do(getReq("x", normal)), wire.CodeNotIn)
+	// busy begins a request and does not finish it: not idle.
+	if _, err := busy.Conn.Write([]byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	// The first newcomers may come before idle has been idle long enough:
+	// they are refused. One is let in, and idle is closed for it.
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		c := ts.dial()
+		c.Send(getReq("x", normal))
+		r, err := c.TryRecv(ioTimeout)
+		if err != nil {
+			t.Fatalf("newcomer: %v", err)
+		}
+		if r.Code != wire.CodeErr {
+			expect(t, "newcomer's get", r, wire.CodeNotIn)
+			break
+		}
+		expectErr(t, "newcomer refused", r, wire.ErrCodeMemory)
+		if time.Now().After(deadline) {
+			t.Fatal("no newcomer let in")
+		}
+	}
+	expectClosed(t, idle)
+	// busy is still open: it finishes its request and is answered.
+	req, _ := wire.AppendRequest(nil, &wire.Request{ID: 77, Op: wire.OpGet, Key: []byte("x")})
+	frame := append(u32s(nil, uint32(4+len(req))), req...)
+	if _, err := busy.Conn.Write(frame[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if r := busy.Recv(); r.ID != 77 || r.Code != wire.CodeNotIn {
+		t.Fatalf("busy's get: id %d code %v", r.ID, r.Code)
 	}
 }
 

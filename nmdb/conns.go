@@ -22,6 +22,8 @@ const (
 	// it, a connection that has replies waiting reads no more requests
 	// until they are taken.
 	totalOut = 64 << 20
+	// DefaultEvictAfter is Config.EvictAfter's default.
+	DefaultEvictAfter = time.Second
 	// logEvery is the least time between two log lines of one kind about
 	// misbehaving clients; the lines left out are counted in the next.
 	logEvery = time.Second
@@ -35,6 +37,7 @@ const (
 // stores per batch of requests, and no timer.
 type timeouts struct {
 	idle, frame time.Duration // <= 0: never
+	evict       time.Duration // see Config.EvictAfter; <= 0: never
 	tick        time.Duration
 	clock       atomic.Int64 // nanoseconds since start, plus 1; moved by the sweeper
 	start       time.Time
@@ -44,21 +47,27 @@ type timeouts struct {
 
 // newTimeouts returns the timeouts of cfg (0 means the default, a
 // negative value never).
-func newTimeouts(idle, frame time.Duration) *timeouts {
+func newTimeouts(idle, frame, evict time.Duration) *timeouts {
+	if evict == 0 {
+		evict = DefaultEvictAfter
+	}
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
 	if frame == 0 {
 		frame = DefaultFrameTimeout
 	}
-	t := &timeouts{idle: idle, frame: frame, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	t := &timeouts{idle: idle, frame: frame, evict: evict, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	least := time.Duration(0)
-	for _, d := range []time.Duration{idle, frame} {
+	for _, d := range []time.Duration{idle, frame, evict} {
 		if d > 0 && (least == 0 || d < least) {
 			least = d
 		}
 	}
-	t.tick = min(max(least/4, 10*time.Millisecond), time.Second)
+	t.tick = time.Second
+	if least > 0 {
+		t.tick = min(max(least/4, 10*time.Millisecond), time.Second)
+	}
 	t.clock.Store(1)
 	return t
 }
@@ -77,10 +86,6 @@ func expired(since, now int64, d time.Duration) bool {
 func (s *Server) sweep() {
 	t := s.timeouts
 	defer close(t.done)
-	if t.idle <= 0 && t.frame <= 0 {
-		<-t.stop
-		return
-	}
 	tick := time.NewTicker(t.tick)
 	defer tick.Stop()
 	var late []*tcpConn
@@ -105,6 +110,39 @@ func (s *Server) sweep() {
 			}
 		}
 	}
+}
+
+// evictIdle makes room for a connection over the limit: it closes the
+// connection that has waited the longest for a request, if that has been
+// longer than Config.EvictAfter, and reports whether it found one. The newcomer
+// is let in at once; the count goes back under the limit when the evicted
+// connection has finished closing. So connections that sit idle, such as
+// a flood of clients that connect and send nothing, cannot keep active
+// clients out, whatever the idle timeout.
+func (s *Server) evictIdle() bool {
+	t := s.timeouts
+	if t.evict <= 0 {
+		return false
+	}
+	now := t.now()
+	var oldest *tcpConn
+	var since int64
+	s.mu.Lock()
+	for tc := range s.conns {
+		if at := tc.r.idleSince.Load(); at != 0 && now-at > int64(t.evict) && (oldest == nil || at < since) && !tc.r.timedOut.Load() {
+			oldest, since = tc, at
+		}
+	}
+	if oldest != nil && oldest.r.timedOut.Swap(true) {
+		oldest = nil // the sweeper took it meanwhile
+	}
+	s.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	s.logOverLimit.warn(s.log, "closed the connection idle the longest to make room for a new one", "client", oldest.c.RemoteAddr(), "limit", s.maxConns)
+	oldest.timeOut(false)
+	return true
 }
 
 // logLimiter lets through at most one log line per logEvery for one kind

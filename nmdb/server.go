@@ -67,6 +67,11 @@ type Config struct {
 	// and has not sent all of it this long after; 0 means
 	// DefaultFrameTimeout, a negative value never.
 	FrameTimeout time.Duration
+	// EvictAfter: a client over MaxConns takes the place of the connection
+	// that has waited the longest for a request, if it has waited longer
+	// than this (idle clients cannot keep active ones out); 0 means
+	// DefaultEvictAfter, a negative value never (the client is refused).
+	EvictAfter time.Duration
 	// PollSpin is how long a reader whose client sends requests in quick
 	// succession keeps polling its socket, once empty, before it sleeps
 	// (see spin.go): 0 means DefaultPollSpin, a negative value never.
@@ -228,7 +233,7 @@ func newServer(cfg Config, st store.Store) *Server {
 		cache:      cache.New(objects, cacheBytes),
 		q:          dbq.New[replyTo](queueOps, queueBytes),
 		maxConns:   int64(maxConns),
-		timeouts:   newTimeouts(cfg.IdleTimeout, cfg.FrameTimeout),
+		timeouts:   newTimeouts(cfg.IdleTimeout, cfg.FrameTimeout, cfg.EvictAfter),
 		spin:       newSpinSlots(pollSpin),
 		started:    time.Now(),
 		listeners:  make(map[net.Listener]struct{}),

@@ -155,7 +155,7 @@ func (s *Server) ServeTCP(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		if s.nconns.Add(1) > s.maxConns {
+		if s.nconns.Add(1) > s.maxConns && !s.evictIdle() {
 			s.nconns.Add(-1)
 			s.inc(wire.StatConnsClosed)
 			s.logOverLimit.warn(s.log, "refused a connection over the limit", "client", c.RemoteAddr(), "limit", s.maxConns)

@@ -637,25 +637,30 @@ func TestLongOptions(t *testing.T) {
 }
 
 // TestConnectionLimits runs the daemon with --max-conns 1 and a short
-// --idle-timeout: a second client gets ERR 0x105 and is closed, which is
-// logged; the first is closed once idle, and then a newcomer is served.
+// --frame-timeout: a second client gets ERR 0x105 and is closed, which is
+// logged; the first, which began a request and does not finish it, is
+// closed when its time is up, and then a newcomer is served.
 func TestConnectionLimits(t *testing.T) {
 	tcp := freePort(t, "tcp")
 	p := startDaemon(t, "-d", filepath.Join(t.TempDir(), "db"), "-l", "off", "-s", "off",
-		"-t", port(tcp), "-T", "127.0.0.1", "--max-conns", "1", "--idle-timeout", "300ms", "--frame-timeout=1s")
+		"-t", port(tcp), "-T", "127.0.0.1", "--max-conns", "1", "--idle-timeout", "5m", "--frame-timeout=500ms")
 	first := dialTCP(t, tcp)
 	first.MustSet("k", "v")
+	// Two bytes of a request: not idle, so not given up for a newcomer.
+	if _, err := first.Conn.Write([]byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
 	second := dialTCP(t, tcp)
 	r := second.Recv()
 	if r.Code != wire.CodeErr || r.Err != wire.ErrCodeMemory {
 		t.Fatalf("a client over the limit got %v (err %#x), want ERR 0x105", r.Code, uint32(r.Err))
 	}
 	p.waitLog(t, "refused a connection over the limit")
-	// The first client, idle, is closed: its read ends.
 	_ = first.Conn.SetReadDeadline(time.Now().Add(time.Minute))
 	if n, err := first.Conn.Read(make([]byte, 1)); err == nil {
-		t.Fatalf("an idle client read %d bytes, want the connection closed", n)
+		t.Fatalf("a client that does not finish its request read %d bytes, want the connection closed", n)
 	}
+	p.waitLog(t, "did not finish a request in time")
 	var c *nmdbtest.Client
 	waitFor(t, "a newcomer served", func() bool {
 		c = dialTCP(t, tcp)
