@@ -369,7 +369,7 @@ func (tc *tcpConn) readFrames(have int) bool {
 				}
 				have += m
 			}
-			id := binary.BigEndian.Uint32(fb.buf[wire.TCPPrefix:]) & wire.IDMask
+			id := wire.MessageID(fb.buf[wire.TCPPrefix:])
 			var ok bool
 			if off, have, ok = tc.skip(&fb, have, int(size)); !ok {
 				return false
