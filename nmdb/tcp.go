@@ -396,7 +396,9 @@ func (tc *tcpConn) readFrames(have int) bool {
 			}
 			have += m
 		}
-		tc.r.frameSince.Store(0)
+		if tc.r.frameSince.Load() != 0 {
+			tc.r.frameSince.Store(0)
+		}
 		// Backpressure: a client that does not take its replies gets no
 		// more of them made.
 		if owed := tc.o.owed.Load(); owed > 0 && (owed >= connOut || s.outBytes.Load() > totalOut) && !tc.waitRoom() {
