@@ -15,12 +15,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/nmdb-go/nmdb/cmd/internal/benchresult"
 )
 
 // config is what note and redis-csv record about a result, given with the
 // same flags as nmdb-bench's.
 type config struct {
-	row, test, name, role, goal, metric  string
+	benchresult.Labels
 	out                                  string
 	conns, depth, keySize, valSize, keys int
 	requests                             uint64
@@ -30,12 +32,7 @@ type config struct {
 // newFlagSet returns the flags of note and redis-csv bound to c.
 func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&c.row, "row", "", "table row this result belongs to")
-	fs.StringVar(&c.test, "test", "", "description of the row")
-	fs.StringVar(&c.name, "name", "", "name of this result in the table")
-	fs.StringVar(&c.role, "role", "", "nmdb (the measured side) or peer")
-	fs.StringVar(&c.goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0'")
-	fs.StringVar(&c.metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
+	c.Labels.AddFlags(fs)
 	fs.StringVar(&c.out, "out", "", "append the results as JSON lines to this file")
 	fs.IntVar(&c.conns, "conns", 1, "connections the run used")
 	fs.IntVar(&c.depth, "depth", 1, "requests in flight per connection")

@@ -295,10 +295,10 @@ func noteMain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || c.row == "" || c.out == "" {
+	if fs.NArg() != 0 || c.Row == "" || c.out == "" {
 		return errors.New("note: give -row, -out and optionally -test, -goal, -metric")
 	}
-	return benchresult.Append(c.out, &benchresult.Result{Row: c.row, Test: c.test, Goal: c.goal, Metric: c.metric})
+	return benchresult.Append(c.out, c.Labels.Result())
 }
 
 // redisCSVMain turns the CSV output of redis-benchmark --csv into result
@@ -364,7 +364,7 @@ func parseRedisCSV(recs [][]string, c *config) ([]*benchresult.Result, error) {
 	var rs []*benchresult.Result
 	for _, rec := range recs[1:] {
 		test := strings.ToLower(rec[col["test"]])
-		want := strings.Fields(c.name)
+		want := strings.Fields(c.Name)
 		if len(want) > 0 {
 			last := want[len(want)-1]
 			if (last == "get" || last == "set") && last != test {
@@ -376,7 +376,7 @@ func parseRedisCSV(recs [][]string, c *config) ([]*benchresult.Result, error) {
 			return nil, fmt.Errorf("bad rps in %q", rec)
 		}
 		r := &benchresult.Result{
-			Row: c.row, Test: c.test, Name: c.name, Role: c.role, Goal: c.goal, Metric: "ops",
+			Row: c.Row, Test: c.Test, Name: c.Name, Role: c.Role, Goal: c.Goal, Metric: "ops",
 			Target: "redis", Transport: "tcp", Client: "redis-benchmark", Procs: 1, Conns: c.conns,
 			Depth: c.depth, KeySize: c.keySize, ValSize: c.valSize, Keys: c.keys, OpsPerSec: rps,
 		}

@@ -37,7 +37,7 @@ func TestParseRedisCSV(t *testing.T) {
 		{"SET", "390000.00", "0.1", "0.01", "0.120", "0.2", "0.250", "1"},
 		{"GET", "580000.00", "0.1", "0.01", "0.100", "0.2", "0.200", "1"},
 	}
-	c := config{name: "redis-benchmark get", row: "3g", role: "peer", requests: 1000}
+	c := config{Labels: benchresult.Labels{Name: "redis-benchmark get", Row: "3g", Role: "peer"}, requests: 1000}
 	rs, err := parseRedisCSV(recs, &c)
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ type config struct {
 	out, clientProfile                        string
 	strict, worker, quiet, countObjects       bool
 	seed                                      uint64
-	row, test, name, role, goal, metric       string
+	benchresult.Labels
 }
 
 // newFlagSet returns the flags of a run bound to c.
@@ -66,12 +66,7 @@ func newFlagSet(name string, c *config) *flag.FlagSet {
 	fs.BoolVar(&c.quiet, "q", false, "print nothing but errors")
 	fs.BoolVar(&c.countObjects, "count-objects", false, "ask the server how many objects it holds after the run")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
-	fs.StringVar(&c.row, "row", "", "table row this result belongs to (nmdb-bench-report)")
-	fs.StringVar(&c.test, "test", "", "description of the row (nmdb-bench-report)")
-	fs.StringVar(&c.name, "name", "", "name of this result in the table (default: target and transport)")
-	fs.StringVar(&c.role, "role", "", "nmdb (the measured side) or peer (nmdb-bench-report)")
-	fs.StringVar(&c.goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0' (nmdb-bench-report)")
-	fs.StringVar(&c.metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
+	c.Labels.AddFlags(fs)
 	fs.BoolVar(&c.worker, "worker", false, "internal: run as a client process of a parent nmdb-bench")
 	return fs
 }
@@ -120,18 +115,18 @@ func (c *config) validate() error {
 		return errors.New("-duration and -warmup are limited to an hour")
 	case c.preloadDepth < 1 || c.preloadDepth > maxDepth || c.preloadConns < 1 || c.preloadConns > 64:
 		return fmt.Errorf("-preload-depth want 1..%d, -preload-conns 1..64", maxDepth)
-	case c.metric != "ops" && c.metric != "rss":
-		return fmt.Errorf("-metric %q: want ops or rss", c.metric)
-	case c.role != "" && c.role != "nmdb" && c.role != "peer":
-		return fmt.Errorf("-role %q: want nmdb or peer", c.role)
+	case c.Metric != "ops" && c.Metric != "rss":
+		return fmt.Errorf("-metric %q: want ops or rss", c.Metric)
+	case c.Role != "" && c.Role != "nmdb" && c.Role != "peer":
+		return fmt.Errorf("-role %q: want nmdb or peer", c.Role)
 	}
 	if c.target == "nmdb" {
 		if _, err := newNmdbProto(c.mode, false); err != nil {
 			return err
 		}
 	}
-	if c.name == "" {
-		c.name = c.target + " " + c.transport
+	if c.Name == "" {
+		c.Name = c.target + " " + c.transport
 	}
 	return nil
 }
@@ -190,7 +185,7 @@ func benchMain(args []string) error {
 // c.procs worker processes, and fills in the result.
 func runBench(c *config, args []string) (*benchresult.Result, error) {
 	res := &benchresult.Result{
-		Row: c.row, Test: c.test, Name: c.name, Role: c.role, Goal: c.goal, Metric: c.metric,
+		Row: c.Row, Test: c.Test, Name: c.Name, Role: c.Role, Goal: c.Goal, Metric: c.Metric,
 		Target: c.target, Transport: c.transport, Client: c.client, Procs: c.procs,
 		Conns: c.conns, Depth: c.depth, Gets: c.gets, KeySize: c.keySize, ValSize: c.valSize, Keys: c.keys,
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nmdb-go/nmdb/cmd/internal/benchresult"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 )
@@ -76,7 +77,7 @@ func TestRefusesDeadServer(t *testing.T) {
 	l.Close()
 	c := config{target: "nmdb", addr: addr, transport: "tcp", client: "raw", io: "block", mode: "cache",
 		procs: 1, conns: 1, depth: 1, goroutines: 1, keys: 10, keySize: 16, valSize: 8, gets: 1,
-		duration: time.Second, timeout: time.Second, requests: 10, metric: "ops", preloadDepth: 1, preloadConns: 1}
+		duration: time.Second, timeout: time.Second, requests: 10, Labels: benchresult.Labels{Metric: "ops"}, preloadDepth: 1, preloadConns: 1}
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}

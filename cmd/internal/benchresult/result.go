@@ -5,6 +5,7 @@ package benchresult
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -131,4 +132,25 @@ func Read(paths []string) ([]*Result, error) {
 		}
 	}
 	return rs, nil
+}
+
+// Labels place a result in the comparison table. nmdb-bench and
+// nmdb-bench-report take them as the same flags.
+type Labels struct {
+	Row, Test, Name, Role, Goal, Metric string
+}
+
+// AddFlags adds -row, -test, -name, -role, -goal and -metric to fs.
+func (l *Labels) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&l.Row, "row", "", "table row this result belongs to")
+	fs.StringVar(&l.Test, "test", "", "description of the row")
+	fs.StringVar(&l.Name, "name", "", "name of this result in the table (nmdb-bench's default: target and transport)")
+	fs.StringVar(&l.Role, "role", "", "nmdb (the measured side) or peer")
+	fs.StringVar(&l.Goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0'")
+	fs.StringVar(&l.Metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
+}
+
+// Result returns a result carrying l.
+func (l *Labels) Result() *Result {
+	return &Result{Row: l.Row, Test: l.Test, Name: l.Name, Role: l.Role, Goal: l.Goal, Metric: l.Metric}
 }
