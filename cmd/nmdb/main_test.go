@@ -59,6 +59,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"-l", "20", "-L", "19"}, []string{"-L", "below"}},
 		{[]string{"-c", "0"}, []string{"-c", "cache size"}},
 		{[]string{"-c", "99999999999"}, []string{"-c", `"99999999999"`, "from 1 to 1048576"}},
+		{[]string{"-m", "99999999999"}, []string{"cache memory", `"99999999999"`, "from 1 to 4194304"}},
 		{[]string{"--max-conns", "0"}, []string{"--max-conns", "connection limit", `"0"`}},
 		{[]string{"--max-conns=99999999999"}, []string{"--max-conns", "from 1 to"}},
 		{[]string{"--idle-timeout", "soon"}, []string{"--idle-timeout", `"soon"`, "duration"}},

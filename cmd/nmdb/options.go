@@ -22,7 +22,7 @@ const (
 	defaultPort      = 26010
 	defaultCacheK    = 128
 	defaultCacheMiB  = 64 // nmdb.DefaultCacheBytes in MiB
-	maxCacheMiB      = math.MaxInt64 >> 20
+	maxCacheMiB      = 1 << 22 // -m: 4 TiB
 	defaultLogFile   = "-"
 	offValue         = "off"
 	maxCacheK        = 1 << 20 // -c: about a thousand million objects
