@@ -58,7 +58,7 @@ GO_RT0      = _rt0_$(shell $(GO) env GOARCH)_$(shell $(GO) env GOOS)_lib
 # The test parts `make test` runs after the Go tests.
 TEST_PARTS  := bench-smoke test-man test-c test-service test-tipc test-powercut
 .PHONY: all build run test deps test-go fmt-check vet staticcheck gotest fuzz \
-	test-c test-man test-tipc test-powercut test-service bench bench-smoke install uninstall install-service clean lib
+	test-c test-man test-tipc test-powercut test-service bench bench-smoke install uninstall install-service uninstall-service clean lib
 
 all: build
 
@@ -216,6 +216,14 @@ install-service:
 	else install -m 0644 contrib/systemd/nmdb.default $(DESTDIR)$(SYSCONFDIR)/default/nmdb; fi
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemctl >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/nmdb.conf && systemctl daemon-reload; fi
+
+# Removes what install-service installed, except /etc/default/nmdb (the
+# operator's flags) and the nmdb user.
+uninstall-service:
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/nmdb.service $(DESTDIR)$(SYSUSERSDIR)/nmdb.conf \
+		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/nmdb
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemctl >/dev/null; then \
+		systemctl daemon-reload; fi
 
 clean:
 	rm -rf $(BINDIR) ./nmdb-data

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages that `make test` needs and a fresh machine may
 # lack: a C toolchain for the C library's tests, mandoc for the man pages,
-# qemu, iproute2 and cpio for the TIPC/SCTP VM, strace for the fault tests.
+# qemu, iproute2 and cpio for the TIPC/SCTP VM, strace for the fault tests,
+# systemd (systemd-analyze) and logrotate to check the service files.
 # Does nothing when all are present. Needs root (or sudo) to install.
 set -euo pipefail
 
-PACKAGES="build-essential gcc mandoc pkg-config qemu-system-x86 iproute2 cpio strace"
+PACKAGES="build-essential gcc mandoc pkg-config qemu-system-x86 iproute2 cpio strace systemd logrotate"
 
 missing=""
 for p in $PACKAGES; do

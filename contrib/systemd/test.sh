@@ -32,6 +32,16 @@ echo 'NMDB_OPTS="-d /srv/nmdb"' >"$dest/etc/default/nmdb"
 grep -qx 'NMDB_OPTS="-d /srv/nmdb"' "$dest/etc/default/nmdb" || fail "a second install overwrote /etc/default/nmdb"
 echo "ok - a second install keeps the operator's defaults file"
 
+# uninstall-service removes what it installed and keeps the operator's
+# defaults file.
+"$MAKE" -s -C "$top" uninstall-service DESTDIR="$dest" >/dev/null
+for f in "$unit" "$dest/etc/logrotate.d/nmdb" "$dest/usr/lib/sysusers.d/nmdb.conf"; do
+	[ ! -e "$f" ] || fail "make uninstall-service left $f"
+done
+grep -qx 'NMDB_OPTS="-d /srv/nmdb"' "$dest/etc/default/nmdb" || fail "make uninstall-service removed /etc/default/nmdb"
+echo "ok - make uninstall-service removes the unit, logrotate and sysusers files, keeps the defaults file"
+"$MAKE" -s -C "$top" install-service DESTDIR="$dest" PREFIX=/opt/nmdb >/dev/null
+
 # The flags of the defaults file are the daemon's: nmdb parses them (the
 # -h at the end makes it print its help instead of starting).
 mkdir -p "$tmp/bin"
