@@ -168,6 +168,7 @@ func (s *Server) set(r *wire.Request, rt *replyTo, sc *[]byte) {
 		return
 	}
 	s.inc(wire.StatDBSet)
+	s.noteLive(r.Key, liveAbsolute)
 	sync := r.Sync()
 	if !s.enqueue(dbq.Op[replyTo]{Kind: dbq.Set, Sync: sync, ID: r.ID, Key: r.Key, Val: r.Val}, rt, sc) {
 		return
@@ -193,6 +194,7 @@ func (s *Server) del(r *wire.Request, rt *replyTo, sc *[]byte) {
 		return
 	}
 	s.inc(wire.StatDBDel)
+	s.noteLive(r.Key, liveAbsolute)
 	sync := r.Sync()
 	if !s.enqueue(dbq.Op[replyTo]{Kind: dbq.Del, Sync: sync, ID: r.ID, Key: r.Key}, rt, sc) {
 		return
@@ -232,6 +234,7 @@ func (s *Server) cas(r *wire.Request, rt *replyTo, sc *[]byte) {
 	gen := sh.Gen()
 	sh.Unlock()
 	s.inc(wire.StatDBCAS)
+	s.noteLive(r.Key, liveRelative)
 	s.enqueue(dbq.Op[replyTo]{Kind: dbq.CAS, Sync: true, ID: r.ID, Key: r.Key, Old: r.Old, Val: r.Val, Gen: gen}, rt, sc)
 }
 
@@ -258,6 +261,7 @@ func (s *Server) incr(r *wire.Request, rt *replyTo, sc *[]byte) {
 	gen := sh.Gen()
 	sh.Unlock()
 	s.inc(wire.StatDBIncr)
+	s.noteLive(r.Key, liveRelative)
 	s.enqueue(dbq.Op[replyTo]{Kind: dbq.Incr, Sync: true, ID: r.ID, Key: r.Key, Delta: r.Delta, Gen: gen}, rt, sc)
 }
 

@@ -152,6 +152,7 @@ type Server struct {
 	reopen    func() (store.Store, error)
 	freeSpace func() (uint64, error)
 	storeMu   sync.RWMutex
+	catchUp   catchUpSlot // the running catch-up, or nil
 
 	smallBufs sync.Pool // *[]byte of smallBuf bytes, TCP frames being read
 	bigBufs   sync.Pool // *[]byte of bigBuf bytes

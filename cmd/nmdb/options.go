@@ -61,6 +61,7 @@ type options struct {
 	pidFile    string
 	foreground bool
 	passive    bool
+	join       bool // --join: join a port that has an active as a mirror
 	readOnly   bool
 	help       bool
 	version    bool   // -V: print the version and exit
@@ -226,6 +227,7 @@ func optionTable() []option {
 			p.o.frameTimeout, err = parseTimeout(v)
 			return err
 		}},
+		{0, "join", false, func(p *parsed, _ string) error { p.o.join = true; return nil }},
 	}
 }
 
@@ -450,7 +452,7 @@ func printUsage(w io.Writer, backends []string) {
             [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
             [-c nobj] [-m MiB] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r]
             [-h] [-V] [--user name] [-M addr] [--max-conns n]
-            [--idle-timeout t] [--frame-timeout t]
+            [--idle-timeout t] [--frame-timeout t] [--join]
 
 nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
 
@@ -475,7 +477,11 @@ nmdb serves a cache with a database behind it over TIPC, TCP, UDP and SCTP.
   -o logfile  log file, "-" for standard output (default "-")
   -i pidfile  write the process id here once listening; removed on exit
   -f          stay in the foreground (default: go to the background)
-  -p          passive mode: act on every request but never reply
+  -p          passive mode: act on every request but never reply; over
+              TIPC, a mirror that catches up with the port's active server
+              and may take its place
+  --join      if the TIPC port already has an active server, join it as a
+              mirror (as with -p); otherwise start active
   -r          read-only mode: set, del, cas and incr are refused
   -h          show this help
   -V          print the version and exit (also --version)
@@ -500,6 +506,11 @@ address can pull a reply of up to 64 KiB onto a victim (reflection attack).
 When the kernel lacks TIPC or SCTP, nmdb logs a warning and serves the other
 transports, unless -l/-L (TIPC) or -s/-S (SCTP) asked for it: then it exits
 with an error. For TIPC, load the kernel module: modprobe tipc.
+
+Over TIPC, the servers of one port elect their active server: when it goes
+away, the caught-up mirror with the lowest TIPC socket address takes its
+place. A server started without -p or --join refuses to start on a port that
+already has an active server.
 
 Signals: SIGTERM, SIGINT stop after every queued database write is done;
 SIGHUP reopens the log file; SIGUSR1 switches to read-only mode; SIGUSR2

@@ -22,6 +22,7 @@ import (
 type listener struct {
 	name  string
 	addr  string
+	tipc  *tipc.Conn // the TIPC socket, for the port's elections
 	serve func(*nmdb.Server) error
 	close func() error
 }
@@ -70,23 +71,37 @@ func serve(opts *options) (err error) {
 	if err != nil {
 		return err
 	}
+	mirror, err := groupRole(opts, ls)
+	if err != nil {
+		closeListeners(ls)
+		return err
+	}
+	if mirror {
+		opts.passive = true // a mirror starts passive, as with -p
+	}
 	faults := make(chan error, 1)
 	srv, settings, err := newServer(opts, log, faults)
 	if err != nil {
 		closeListeners(ls)
 		return err
 	}
+	node, err := startGroup(opts, ls, srv, mirror, log)
+	if err != nil {
+		return errors.Join(err, stop(srv, ls, nil, log))
+	}
 	errc := serveAll(srv, ls)
 	var pid *daemon.PidFile
 	if opts.pidFile != "" {
 		pid, err = daemon.WritePidFile(opts.pidFile)
 		if err != nil {
+			node.Stop()
 			return errors.Join(err, stop(srv, ls, nil, log))
 		}
 	}
-	announceReady(opts, child, log, settings)
+	announceReady(opts, child, log, append(settings, "role", roleOf(node).String()))
 	ready = true
 	runErr := handleSignals(srv, logf, log, sigs, faults, errc)
+	node.Stop()
 	return errors.Join(runErr, stop(srv, ls, pid, log))
 }
 
@@ -294,7 +309,9 @@ func openListeners(opts *options, log *slog.Logger) (ls []listener, err error) {
 		c, err := tipc.Listen(tipc.ServiceType, opts.tipcLower, opts.tipcUpper)
 		switch {
 		case err == nil:
-			ls = append(ls, packetListener("tipc", name, c, nmdb.TIPC))
+			l := packetListener("tipc", name, c, nmdb.TIPC)
+			l.tipc = c
+			ls = append(ls, l)
 		case errors.Is(err, tipc.ErrUnsupported) && !opts.tipcExplicit:
 			log.Warn("TIPC not served (-l off to silence)", "err", err)
 		default:

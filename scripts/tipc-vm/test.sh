@@ -16,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 only=${1:-}
 # Numbered scenarios to run, and whether to run the package tests.
-numbers=$(echo "${only:-1,2,3,4,5,6}" | tr ',' '\n' | grep -E '^[0-9]+$' | paste -sd, - || true)
+numbers=$(echo "${only:-1,2,3,4,5,6,7,8,9}" | tr ',' '\n' | grep -E '^[0-9]+$' | paste -sd, - || true)
 pkgs=0
 if [ -z "$only" ] || echo ",$only," | grep -q ',pkg,'; then
 	pkgs=1

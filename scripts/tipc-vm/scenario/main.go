@@ -21,6 +21,7 @@
 //	replies   send one get and count the replies that come back
 //	dump      walk one server's store with firstkey/nextkey
 //	bad       malformed and unanswerable datagrams against one server
+//	wload     a write load retried through failovers (scenarios 7, 8)
 package main
 
 import (
@@ -29,7 +30,7 @@ import (
 )
 
 // usage is printed for a missing or unknown subcommand.
-const usage = `usage: scenario run|basic|after|shard|load|replies|dump|bad [flags]
+const usage = `usage: scenario run|basic|after|shard|load|replies|dump|bad|wload [flags]
 run 'scenario SUBCOMMAND -h' for the flags of one subcommand`
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 		"replies": cmdReplies,
 		"dump":    cmdDump,
 		"bad":     cmdBad,
+		"wload":   cmdWload,
 	}
 	f, ok := cmds[os.Args[1]]
 	if !ok {

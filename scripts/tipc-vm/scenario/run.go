@@ -89,6 +89,9 @@ func cmdRun(args []string) error {
 		{4, "SCTP client on node1, server on node2: scenario 1 over SCTP", scenarioSCTP},
 		{5, "C program linked against libnmdb.so over TIPC across nodes", scenarioC},
 		{6, "bad datagrams over TIPC (short, wrong version, unknown, broken, oversized, undeliverable replies): answered per spec or dropped, server keeps serving", scenarioBad},
+		{7, "SIGKILL of the active under a write load, two mirrors: one promoted, writes kept; the old active rejoins, catches up, ends equal", scenarioKill},
+		{8, "the active node's links cut under a write load: the mirror promoted; healed: one active steps down, one reply per request", scenarioLinks},
+		{9, "two actives on one port: the second refuses to start; with --join it joins as a mirror", scenarioTwoActives},
 	}
 	var want []int
 	if *only != "" {
