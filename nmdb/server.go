@@ -153,6 +153,7 @@ type Server struct {
 	freeSpace func() (uint64, error)
 	storeMu   sync.RWMutex
 	catchUp   catchUpSlot // the running catch-up, or nil
+	group     atomic.Pointer[func() GroupStats]
 
 	smallBufs sync.Pool // *[]byte of smallBuf bytes, TCP frames being read
 	bigBufs   sync.Pool // *[]byte of bigBuf bytes
@@ -268,6 +269,22 @@ func (s *Server) ReadOnly() bool { return s.readOnly.Load() }
 // request but never replies.
 func (s *Server) SetPassive(on bool) { s.passive.Store(on) }
 
+// GroupStats are the counters of a server's part in a TIPC port's group
+// (see internal/cluster), for the statistics.
+type GroupStats struct {
+	// Role is wire.RoleMirror or wire.RoleCatchingUp for a passive
+	// server of a group; it is reported only while the server is passive.
+	Role        uint64
+	Promotions  uint64
+	StepDowns   uint64
+	CatchUpKeys uint64
+	CatchUps    uint64
+	Term        uint64
+}
+
+// SetGroupStats makes the statistics report what f returns.
+func (s *Server) SetGroupStats(f func() GroupStats) { s.group.Store(&f) }
+
 // Passive reports whether the server is in passive mode.
 func (s *Server) Passive() bool { return s.passive.Load() }
 
@@ -291,6 +308,17 @@ func (s *Server) readStats(c *[wire.NumStats]uint64) {
 	c[wire.StatRole] = wire.RoleActive
 	if s.passive.Load() {
 		c[wire.StatRole] = wire.RolePassive
+	}
+	if f := s.group.Load(); f != nil {
+		g := (*f)()
+		if s.passive.Load() && g.Role != 0 {
+			c[wire.StatRole] = g.Role
+		}
+		c[wire.StatPromotions] = g.Promotions
+		c[wire.StatStepDowns] = g.StepDowns
+		c[wire.StatCatchUpKeys] = g.CatchUpKeys
+		c[wire.StatCatchUps] = g.CatchUps
+		c[wire.StatTerm] = g.Term
 	}
 	c[wire.StatBytesCached] = uint64(s.cache.Bytes())
 	c[wire.StatEvictions] = s.cache.Evictions()

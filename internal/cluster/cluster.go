@@ -18,10 +18,13 @@
 //   - When no server binds the active name any more, the caught-up mirror
 //     with the lowest socket address (node, then reference; tipc.Less)
 //     binds it, turns passive mode off, and unbinds the mirror name.
-//   - When an active sees another active with a lower socket address (two
-//     actives met: a healed partition, or two started at once), it steps
-//     down: it unbinds the active name, turns passive mode on, and catches
-//     up from the other as a newly joined mirror would.
+//   - When two actives meet (a healed partition, or two started at once),
+//     each asks the other for its term (a stats request to its socket).
+//     The first active of a group has term 1; mirrors keep the highest
+//     term they have seen, and a promotion makes it one more. The active
+//     with the lower term (for equal terms, the higher socket address)
+//     steps down: it unbinds the active name, turns passive mode on, and
+//     catches up from the other as a newly joined mirror would.
 //   - A server that joins a port with an active (or steps down) copies the
 //     active's database (firstkey/nextkey and get, sent to the active's
 //     own socket, which classic servers never see) while it keeps acting
@@ -43,6 +46,7 @@ import (
 	"time"
 
 	"github.com/nmdb-go/nmdb/nmdb"
+	"github.com/nmdb-go/nmdb/nmdb/wire"
 	"github.com/nmdb-go/nmdb/tipc"
 )
 
@@ -169,11 +173,15 @@ type Node struct {
 	copied     atomic.Uint64 // keys stored by catch-ups
 	deleted    atomic.Uint64 // keys deleted by catch-ups
 	cu         atomic.Pointer[nmdb.CatchUp]
+	term       atomic.Uint64 // an active's own term; a mirror's, the highest it learned
 
 	// Owned by the run loop.
-	actives  map[tipc.Addr]bool // other servers binding the active name
-	mirrors  map[tipc.Addr]bool // servers binding the mirror name (self too)
-	catching *catchRun          // the catch-up under way, or nil
+	actives  map[tipc.Addr]bool   // other servers binding the active name
+	mirrors  map[tipc.Addr]bool   // servers binding the mirror name (self too)
+	terms    map[tipc.Addr]uint64 // the terms of those actives, once asked
+	asking   map[tipc.Addr]bool   // actives whose term is being asked
+	retry    bool                 // a question failed: ask again a little later
+	catching *catchRun            // the catch-up under way, or nil
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -212,6 +220,8 @@ func Start(cfg Config) (*Node, error) {
 		self:    *self,
 		actives: make(map[tipc.Addr]bool),
 		mirrors: make(map[tipc.Addr]bool),
+		terms:   make(map[tipc.Addr]uint64),
+		asking:  make(map[tipc.Addr]bool),
 		done:    make(chan struct{}),
 	}
 	for _, s := range []struct {
@@ -231,7 +241,20 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		n.setRole(Active)
+		n.term.Store(1)
 	}
+	cfg.Server.SetGroupStats(func() nmdb.GroupStats {
+		st := n.Stats()
+		g := nmdb.GroupStats{Promotions: st.Promotions, StepDowns: st.StepDowns,
+			CatchUpKeys: st.Copied + st.Deleted, CatchUps: st.CatchUps, Term: n.term.Load()}
+		switch st.Role {
+		case Mirror:
+			g.Role = wire.RoleMirror
+		case CatchingUp:
+			g.Role = wire.RoleCatchingUp
+		}
+		return g
+	})
 	events := make(chan tipc.Event, 64)
 	n.wg.Add(2)
 	go n.read(events)
@@ -328,6 +351,7 @@ type catchDone struct {
 func (n *Node) run(events <-chan tipc.Event) {
 	defer n.wg.Done()
 	finished := make(chan catchDone, 1)
+	answers := make(chan termAnswer, 8)
 	defer func() {
 		if n.catching != nil {
 			n.catching.cancel()
@@ -336,6 +360,10 @@ func (n *Node) run(events <-chan tipc.Event) {
 		}
 	}()
 	for {
+		var retry <-chan time.Time
+		if n.retry {
+			retry = time.After(termRetry)
+		}
 		select {
 		case ev, ok := <-events:
 			if !ok {
@@ -344,7 +372,21 @@ func (n *Node) run(events <-chan tipc.Event) {
 			n.apply(ev)
 		case d := <-finished:
 			n.endCatchUp(d)
+		case a := <-answers:
+			delete(n.asking, a.from)
+			switch {
+			case a.err != nil:
+				if n.actives[a.from] {
+					n.log.Warn("cannot learn an active server's term; asking again", "server", a.from.String(), "err", a.err)
+					n.retry = true
+				}
+			case n.actives[a.from]:
+				n.terms[a.from] = a.term
+			}
+		case <-retry:
+			n.retry = false
 		}
+		n.askTerms(answers)
 		n.decide(finished)
 	}
 }
@@ -369,6 +411,7 @@ func (n *Node) apply(ev tipc.Event) {
 	case tipc.Withdrawn:
 		delete(set, ev.Socket)
 		if ev.Handle == handleActive {
+			delete(n.terms, ev.Socket)
 			n.log.Info("active server gone", "server", ev.Socket.String())
 		}
 	}
@@ -386,18 +429,89 @@ func lowest(set map[tipc.Addr]bool) (tipc.Addr, bool) {
 	return min, found
 }
 
+// termRetry is how long a node waits before it asks again for a term it
+// could not learn.
+const termRetry = 500 * time.Millisecond
+
+// known reports whether the terms of every other active are known.
+func (n *Node) known() bool {
+	for a := range n.actives {
+		if _, ok := n.terms[a]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// beats reports whether active a (of term ta) wins over active b (of term
+// tb): the higher term wins, and for equal terms the lower socket address.
+// Every node computes the same answer.
+func beats(a tipc.Addr, ta uint64, b tipc.Addr, tb uint64) bool {
+	if ta != tb {
+		return ta > tb
+	}
+	return tipc.Less(a, b)
+}
+
+// best returns the other active that wins over the rest, once every other
+// active's term is known.
+func (n *Node) best() (tipc.Addr, bool) {
+	if !n.known() {
+		return tipc.Addr{}, false
+	}
+	var win tipc.Addr
+	found := false
+	for a := range n.actives {
+		if !found || beats(a, n.terms[a], win, n.terms[win]) {
+			win, found = a, true
+		}
+	}
+	return win, found
+}
+
+// askTerms asks every other active whose term is not known for it.
+func (n *Node) askTerms(answers chan<- termAnswer) {
+	if n.retry {
+		return
+	}
+	for a := range n.actives {
+		if _, ok := n.terms[a]; ok || n.asking[a] {
+			continue
+		}
+		n.asking[a] = true
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			t, err := askTerm(n.done, a, n.cfg.RequestTimeout)
+			select {
+			case answers <- termAnswer{from: a, term: t, err: err}:
+			case <-n.done:
+			}
+		}()
+	}
+}
+
 // decide acts on the view.
 func (n *Node) decide(finished chan catchDone) {
+	if n.Role() != Active {
+		// A mirror's term is the highest it has seen: a promotion
+		// makes it one more.
+		for a := range n.actives {
+			if t, ok := n.terms[a]; ok && t > n.term.Load() {
+				n.term.Store(t)
+			}
+		}
+	}
 	switch n.Role() {
 	case Active:
-		other, ok := lowest(n.actives)
-		if ok && tipc.Less(other, n.self) {
+		other, ok := n.best()
+		if ok && beats(other, n.terms[other], n.self, n.term.Load()) {
 			n.unbind(ActiveType)
 			n.cfg.Server.SetPassive(true)
 			n.setRole(CatchingUp)
 			n.stepDowns.Add(1)
-			n.log.Warn("two active servers on the port: stepping down to a mirror; the other has the lower socket address and keeps answering",
-				"self", n.self.String(), "other", other.String())
+			n.log.Warn("two active servers on the port: stepping down to a mirror; the other has the higher term (or the same and the lower socket address) and keeps answering",
+				"self", n.self.String(), "term", n.term.Load(), "other", other.String(), "other_term", n.terms[other])
 		}
 	case Mirror:
 		if len(n.actives) > 0 {
@@ -408,18 +522,19 @@ func (n *Node) decide(finished chan catchDone) {
 				n.log.Error("cannot become active", "err", err)
 				return
 			}
+			n.term.Add(1)
 			n.cfg.Server.SetPassive(false)
 			n.unbind(MirrorType)
 			n.setRole(Active)
 			n.promotions.Add(1)
 			n.log.Warn("promoted to active: the active server went away and this is the caught-up mirror with the lowest socket address",
-				"self", n.self.String(), "mirrors", len(n.mirrors))
+				"self", n.self.String(), "mirrors", len(n.mirrors), "term", n.term.Load())
 		}
 	}
 	if n.Role() != CatchingUp {
 		return
 	}
-	from, ok := lowest(n.actives)
+	from, ok := n.best()
 	if n.catching != nil {
 		if !ok || n.catching.from != from {
 			// The active we copy from went away (or a lower one came):

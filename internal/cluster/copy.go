@@ -189,3 +189,47 @@ func (cp *copier) call(r *wire.Request) (wire.Reply, error) {
 	}
 	return wire.Reply{}, fmt.Errorf("cluster: catch-up: no reply from %v to %v after %d tries", &cp.to, r.Op, maxTries)
 }
+
+// termAnswer is what an active said its term is.
+type termAnswer struct {
+	from tipc.Addr
+	term uint64
+	err  error
+}
+
+// askTerm asks the server at addr for its statistics and returns its term
+// (0 for a server without one).
+func askTerm(done <-chan struct{}, addr tipc.Addr, timeout time.Duration) (uint64, error) {
+	c, err := tipc.Dial()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
+	cp := &copier{ctx: ctx, c: c, to: addr, timeout: timeout, buf: make([]byte, tipc.MaxMessage+1)}
+	rep, err := cp.call(&wire.Request{Op: wire.OpStats})
+	if err != nil {
+		return 0, err
+	}
+	if rep.Code != wire.CodeOK {
+		return 0, fmt.Errorf("cluster: %v answered %v to stats", &addr, rep.Code)
+	}
+	counters, err := rep.Counters(nil)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: stats of %v: %w", &addr, err)
+	}
+	if len(counters) <= wire.StatTerm {
+		return 0, nil
+	}
+	return counters[wire.StatTerm], nil
+}

@@ -100,9 +100,14 @@ const (
 	StatUptime                              // seconds since the server started
 	StatVersion                             // release number, major*1000000 + minor*1000 + patch
 	StatOpenConns                           // TCP connections open now
-	StatRole                                // RoleActive or RolePassive
+	StatRole                                // RoleActive, RolePassive, RoleMirror or RoleCatchingUp
 	StatBytesCached                         // bytes the cache counts for its objects now
 	StatEvictions                           // objects evicted from the cache to keep it within its bounds
+	StatPromotions                          // times a TIPC mirror became its port's active server on its own
+	StatStepDowns                           // times an active stepped down, meeting another active
+	StatCatchUpKeys                         // keys stored or deleted by catch-ups, the one under way included
+	StatCatchUps                            // catch-ups completed
+	StatTerm                                // the TIPC port group's term this server knows: 1 at the first active, one more at each promotion
 	// NumStats is the number of counters this server sends.
 	NumStats
 )
@@ -111,6 +116,12 @@ const (
 const (
 	RoleActive  = 0 // replies to requests
 	RolePassive = 1 // acts on every request, never replies
+	// RoleMirror: passive, in a TIPC port's group, caught up with the
+	// active and eligible to take its place.
+	RoleMirror = 2
+	// RoleCatchingUp: passive, in a TIPC port's group, copying what it
+	// missed from the active (or waiting for one); not eligible.
+	RoleCatchingUp = 3
 )
 
 // RoleName returns the name of a StatRole value, or "unknown".
@@ -120,6 +131,10 @@ func RoleName(v uint64) string {
 		return "active"
 	case RolePassive:
 		return "passive"
+	case RoleMirror:
+		return "mirror"
+	case RoleCatchingUp:
+		return "catching up"
 	}
 	return "unknown"
 }
@@ -161,6 +176,11 @@ func StatName(i int) string {
 		StatRole:            "role",
 		StatBytesCached:     "bytes cached",
 		StatEvictions:       "evictions",
+		StatPromotions:      "promotions",
+		StatStepDowns:       "step-downs",
+		StatCatchUpKeys:     "catch-up keys",
+		StatCatchUps:        "catch-ups done",
+		StatTerm:            "term",
 	}
 	if i < 0 || i >= len(names) {
 		return "unknown"
