@@ -16,8 +16,15 @@
 // datagrams larger than the read buffer are never handed to the reader:
 // they are counted (see Conn.Drops) and the read goes on.
 //
-// When the running kernel has no TIPC, Listen and Dial return an error
-// matching ErrUnsupported.
+// A socket may bind further names with Bind (and drop them with Unbind).
+// The topology service (OpenTopology) reports every socket that binds or
+// unbinds a name in a subscribed range, anywhere in the cluster: a name is
+// withdrawn when its socket closes or its process exits, and on the other
+// nodes when its node is lost or the links to it are. nmdb's failover
+// (internal/cluster) is built on these events.
+//
+// When the running kernel has no TIPC, Listen, Dial and OpenTopology
+// return an error matching ErrUnsupported.
 package tipc
 
 import "errors"
