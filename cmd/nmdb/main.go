@@ -6,11 +6,13 @@
 //	nmdb [-b backend] [-d dbpath] [-l lower] [-L upper] [-t tcpport]
 //	     [-T tcpaddr] [-u udpport] [-U udpaddr] [-s sctpport] [-S sctpaddr]
 //	     [-c nobj] [-g percent] [-o logfile] [-i pidfile] [-f] [-p] [-r] [-h]
-//	     [-V] [--user name] [-M addr]
+//	     [-V] [--user name] [-M addr] [--join]
 //
-// Run "nmdb -h" for what each option does. Without -f, nmdb runs itself
-// again in the background in a new session and exits once that copy serves
-// requests. UDP is off unless -u or -U is given; any transport is turned off
+// Run "nmdb -h" for what each option does. Over TIPC, the servers of one
+// port elect their active server and fail over on their own (see
+// internal/cluster); --join joins a port that has one as a mirror.
+// Without -f, nmdb runs itself again in the background in a new session
+// and exits once that copy serves requests. UDP is off unless -u or -U is given; any transport is turned off
 // with the value "off" for its port option.
 //
 // Signals: SIGTERM and SIGINT stop the daemon after every queued database
