@@ -13,17 +13,17 @@ func TestCatchUpLiveWins(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	c := ts.dial()
 	sync := wire.FlagSync
-	expect(t, "set old", c.do(setReq("old", "local", sync)), wire.CodeOK)
-	expect(t, "set gone", c.do(setReq("gone", "local", sync)), wire.CodeOK)
-	expect(t, "set ctr", c.do(setReq("ctr", counterVal(1), sync)), wire.CodeOK)
+	expect(t, "set old", c.Do(setReq("old", "local", sync)), wire.CodeOK)
+	expect(t, "set gone", c.Do(setReq("gone", "local", sync)), wire.CodeOK)
+	expect(t, "set ctr", c.Do(setReq("ctr", counterVal(1), sync)), wire.CodeOK)
 
 	cu := ts.s.StartCatchUp()
 	// Live writes while the copy runs.
-	expect(t, "live set", c.do(setReq("live", "live value", sync)), wire.CodeOK)
-	expect(t, "live del", c.do(delReq("gone", sync)), wire.CodeOK)
-	expect(t, "live incr", c.do(incrReq("ctr", 1, 0)), wire.CodeOK)
+	expect(t, "live set", c.Do(setReq("live", "live value", sync)), wire.CodeOK)
+	expect(t, "live del", c.Do(delReq("gone", sync)), wire.CodeOK)
+	expect(t, "live incr", c.Do(incrReq("ctr", 1, 0)), wire.CodeOK)
 	// Cache-only writes do not touch the database: not noted.
-	expect(t, "cache set", c.do(setReq("conly", "c", wire.FlagCacheOnly)), wire.CodeOK)
+	expect(t, "cache set", c.Do(setReq("conly", "c", wire.FlagCacheOnly)), wire.CodeOK)
 
 	for _, kv := range [][2]string{{"live", "copied"}, {"gone", "copied"}, {"ctr", "copied"}, {"new", "copied"}, {"conly", "copied"}} {
 		stored, err := cu.Copy([]byte(kv[0]), []byte(kv[1]))
@@ -40,7 +40,7 @@ func TestCatchUpLiveWins(t *testing.T) {
 		t.Fatalf("Relative() = %v, want ctr once", rel)
 	}
 	// A second live incr makes the first refetch stale.
-	expect(t, "live incr 2", c.do(incrReq("ctr", 1, 0)), wire.CodeOK)
+	expect(t, "live incr 2", c.Do(incrReq("ctr", 1, 0)), wire.CodeOK)
 	if stored, err := cu.CopyAfter([]byte("ctr"), []byte(counterVal(40)), 1); err != nil || stored {
 		t.Errorf("stale CopyAfter stored %v (%v)", stored, err)
 	}
@@ -58,17 +58,17 @@ func TestCatchUpLiveWins(t *testing.T) {
 	}
 	cu.Finish()
 	// After Finish live writes are not noted any more.
-	expect(t, "set after", c.do(setReq("after", "x", sync)), wire.CodeOK)
+	expect(t, "set after", c.Do(setReq("after", "x", sync)), wire.CodeOK)
 	if stored, _ := cu.Copy([]byte("after"), []byte("y")); !stored {
 		t.Error("a write after Finish was noted")
 	}
-	expect(t, "set after again", c.do(setReq("after", "x", sync)), wire.CodeOK)
+	expect(t, "set after again", c.Do(setReq("after", "x", sync)), wire.CodeOK)
 
 	for _, kv := range [][2]string{{"live", "live value"}, {"new", "copied"}, {"ctr", counterVal(42)}, {"conly", "copied"}, {"after", "x"}} {
-		expectVal(t, "get "+kv[0], c.do(getReq(kv[0], 0)), kv[1])
+		expectVal(t, "get "+kv[0], c.Do(getReq(kv[0], 0)), kv[1])
 	}
 	for _, k := range []string{"gone", "old"} {
-		expect(t, "get "+k, c.do(getReq(k, 0)), wire.CodeNotIn)
+		expect(t, "get "+k, c.Do(getReq(k, 0)), wire.CodeNotIn)
 	}
 	var keys []string
 	if err := cu.LocalKeys(func(k []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
@@ -100,7 +100,7 @@ func TestGroupStats(t *testing.T) {
 	if r := ts.stat(wire.StatRole); r != wire.RoleMirror || wire.RoleName(r) != "mirror" {
 		t.Errorf("role of a passive group member: %d (%s)", r, wire.RoleName(r))
 	}
-	for i, name := range map[int]string{wire.StatPromotions: "promotions", wire.StatCatchUpKeys: "catch-up keys"} {
+	for i, name := range map[int]string{wire.StatPromotions: "promotions", wire.StatCatchUpKeys: "catchup keys"} {
 		if wire.StatName(i) != name {
 			t.Errorf("StatName(%d) = %q", i, wire.StatName(i))
 		}

@@ -27,6 +27,7 @@ var gauges = map[int]string{
 	wire.StatQueueLength:   "Database operations queued now.",
 	wire.StatOpenConns:     "TCP connections open now.",
 	wire.StatBytesCached:   "Bytes the cache counts for its objects now.",
+	wire.StatTerm:          "The term of the TIPC port's group this server knows.",
 }
 
 // help of the counters, by wire index; a counter missing here gets its
@@ -131,7 +132,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, float64(st[wire.StatUptime]))
 	}
 	if wire.StatRole < len(st) {
-		for _, r := range []uint64{wire.RoleActive, wire.RolePassive} {
+		for _, r := range []uint64{wire.RoleActive, wire.RolePassive, wire.RoleMirror, wire.RoleCatchingUp} {
 			v := 0.0
 			if st[wire.StatRole] == r {
 				v = 1

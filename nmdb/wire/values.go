@@ -177,9 +177,9 @@ func StatName(i int) string {
 		StatBytesCached:     "bytes cached",
 		StatEvictions:       "evictions",
 		StatPromotions:      "promotions",
-		StatStepDowns:       "step-downs",
-		StatCatchUpKeys:     "catch-up keys",
-		StatCatchUps:        "catch-ups done",
+		StatStepDowns:       "step downs",
+		StatCatchUpKeys:     "catchup keys",
+		StatCatchUps:        "catchups done",
 		StatTerm:            "term",
 	}
 	if i < 0 || i >= len(names) {
