@@ -1,8 +1,11 @@
 package libnmdb_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
@@ -59,5 +62,36 @@ func TestShardingRendezvousClient(t *testing.T) {
 	t.Logf("keys per server: %v", seen)
 	if got := libnmdb.New(libnmdb.Options{}).Shard([]byte("k")); got != -1 {
 		t.Errorf("Shard with no servers = %d, want -1", got)
+	}
+}
+
+// TestPing pings two servers, then one of them stopped: the error names
+// the stopped one only, and the other still answers.
+func TestPing(t *testing.T) {
+	ctx := testCtx(t)
+	if err := libnmdb.New(libnmdb.Options{}).Ping(ctx); !errors.Is(err, libnmdb.ErrNoServers) {
+		t.Fatalf("ping with no servers: %v", err)
+	}
+	a, b := startServer(t, "tcp", nmdb.Config{}), startServer(t, "tcp", nmdb.Config{})
+	c := newClient(t, libnmdb.Options{Timeout: 2 * time.Second}, a, b)
+	mustOK(t, "ping", c.Ping(ctx))
+	b.Stop()
+	err := c.Ping(ctx)
+	if err == nil || !strings.Contains(err.Error(), b.Addr.String()) || strings.Contains(err.Error(), a.Addr.String()) {
+		t.Fatalf("ping with %v stopped: %v", b.Addr, err)
+	}
+	mustOK(t, "ping the other", newClient(t, libnmdb.Options{}, a).Ping(ctx))
+}
+
+// TestServerErrorText: the package prefix once, the code's meaning and
+// number.
+func TestServerErrorText(t *testing.T) {
+	srv := startServer(t, "tcp", nmdb.Config{})
+	c := newClient(t, libnmdb.Options{}, srv)
+	srv.SetReadOnly(true)
+	err := c.Set(testCtx(t), []byte("k"), []byte("v"))
+	want := "nmdb: set on tcp " + srv.Addr.String() + ": server is read-only (error 0x107)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
 	}
 }

@@ -3,6 +3,7 @@ package libnmdb
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
@@ -67,9 +68,12 @@ type ServerError struct {
 	Code   wire.ErrCode // the error code it sent
 }
 
-// Error describes the error.
+// Error describes the error, as in "nmdb: set on tcp 10.0.0.1:26010:
+// server is read-only (error 0x107)".
 func (e *ServerError) Error() string {
-	return fmt.Sprintf("nmdb: %v on %s: server error %#x: %v", e.Op, e.Server, uint32(e.Code), e.Code)
+	// The code's own text carries the package prefix, said once here.
+	what := strings.TrimPrefix(e.Code.Error(), "nmdb: ")
+	return fmt.Sprintf("nmdb: %v on %s: %s (error %#x)", e.Op, e.Server, what, uint32(e.Code))
 }
 
 // Unwrap returns the error code, so that errors.Is(err, ErrReadOnly) and

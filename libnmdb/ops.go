@@ -300,3 +300,22 @@ func (c *Client) stats(ctx context.Context, s *server) ([]uint64, error) {
 	}
 	return st, nil
 }
+
+// Ping asks every server for a reply, in parallel, with a stats request
+// (the one request that needs no key and changes nothing). It returns nil
+// if every server replied, and otherwise the errors of those that did not,
+// each naming its server, joined with errors.Join; ErrNoServers if the
+// client holds none.
+func (c *Client) Ping(ctx context.Context) error {
+	list, err := c.list()
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, s := range list {
+		wg.Go(func() { _, errs[i] = c.stats(ctx, s) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
