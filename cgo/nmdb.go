@@ -107,6 +107,8 @@ func errnoOf(err error) syscall.Errno {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, libnmdb.ErrServerDown):
+		return syscall.EHOSTDOWN
 	case errors.As(err, &se):
 		if errors.Is(err, libnmdb.ErrReadOnly) {
 			return syscall.EROFS

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
@@ -41,8 +42,8 @@ const (
 
 // Options configure a Client. The zero value gives the defaults.
 type Options struct {
-	// Timeout bounds every call whose context has no deadline, including
-	// the dial of Add methods. 0 means DefaultTimeout.
+	// Timeout bounds every call whose context has no deadline, and each
+	// connection attempt. 0 means DefaultTimeout.
 	Timeout time.Duration
 	// RetryInterval is the wait before the first repeat of a datagram
 	// request that got no reply. 0 means DefaultRetryInterval.
@@ -50,6 +51,18 @@ type Options struct {
 	// Logger receives reconnects and other events worth a line; nil
 	// discards them.
 	Logger *slog.Logger
+	// Backoff is how long a server that failed or timed out (it could not
+	// be reached, its connection broke, or a call got no reply before
+	// its deadline) is then skipped: calls to it fail at once with
+	// ErrServerDown. After that, one call at a time goes to it as a
+	// probe; each probe that fails doubles the period, up to MaxBackoff,
+	// and any reply marks the server up again. Keys never move to other
+	// servers meanwhile. 0 means DefaultBackoff; a negative value turns
+	// marking down off, so that every call tries its server.
+	Backoff time.Duration
+	// MaxBackoff caps the back-off period, and so bounds how long after
+	// a server comes back it is used again. 0 means DefaultMaxBackoff.
+	MaxBackoff time.Duration
 	// Sharding is the rule that picks the server of each key; the zero
 	// value is ShardingClassic, the classic C library's rule. Every
 	// client of a cluster must use the same one (see Sharding).
@@ -82,6 +95,13 @@ func New(o Options) *Client {
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval
 	}
+	if o.Backoff == 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.Backoff)
 	c := &Client{opts: o, log: o.Logger}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -91,6 +111,10 @@ func New(o Options) *Client {
 	c.servers.Store(&empty)
 	return c
 }
+
+// Options returns the options the client was made with, defaults filled
+// in.
+func (c *Client) Options() Options { return c.opts }
 
 // NumServers returns how many servers the client holds.
 func (c *Client) NumServers() int { return len(*c.servers.Load()) }
@@ -130,23 +154,27 @@ func (c *Client) Shard(key []byte) int {
 }
 
 // AddTCPServer adds a server reached over TCP at addr (an IP address or a
-// host name) and port; a negative port means DefaultPort. It connects at
-// once and reports an error if the server cannot be reached.
+// host name) and port; a negative port means DefaultPort. It fails only for
+// a bad address (or one that does not resolve), never because the server
+// is down: the server is connected on first use, and again after the
+// connection breaks.
 func (c *Client) AddTCPServer(addr string, port int) error {
 	return c.addIP(wire.TCP, addr, port)
 }
 
 // AddUDPServer adds a server reached over UDP at addr (an IP address or a
 // host name) and port; a negative port means DefaultPort. UDP has no
-// connection, so an unreachable server shows only when requests time out.
+// connection, so an unreachable server shows only when requests time out;
+// it fails only for a bad address or a socket this system cannot make.
 func (c *Client) AddUDPServer(addr string, port int) error {
 	return c.addIP(wire.UDP, addr, port)
 }
 
 // AddSCTPServer adds a server reached over SCTP at addr (an IP address or a
-// host name) and port; a negative port means DefaultPort. It sets up the
-// association at once. On a kernel without SCTP it returns an error
-// matching sctp.ErrUnsupported.
+// host name) and port; a negative port means DefaultPort. As for
+// AddTCPServer, the association is set up on first use, and a server that
+// is down does not make it fail. On a kernel without SCTP it returns an
+// error matching sctp.ErrUnsupported.
 func (c *Client) AddSCTPServer(addr string, port int) error {
 	return c.addIP(wire.SCTP, addr, port)
 }
@@ -227,7 +255,24 @@ func (s *server) identity() string {
 	return netip.AddrPortFrom(s.ip, uint16(s.port)).String()
 }
 
-// add connects s and inserts it in sharding order.
+// check makes sure this system can make the sockets of s, without sending
+// anything: datagram sockets (UDP, TIPC) are made now, streams and
+// associations (TCP, SCTP) on first use.
+func (s *server) check() error {
+	switch s.tr {
+	case wire.TCP:
+		return nil
+	case wire.SCTP:
+		return sctp.Supported(s.ip.Is6())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.opts.Timeout)
+	defer cancel()
+	_, err := s.link(ctx)
+	return err
+}
+
+// add checks that this system can reach s and inserts it in sharding
+// order. Nothing is sent: s is connected on first use.
 func (c *Client) add(s *server) error {
 	s.sid = identityHash(s.identity())
 	c.addMu.Lock()
@@ -241,9 +286,7 @@ func (c *Client) add(s *server) error {
 			return fmt.Errorf("nmdb: add %s: server already added", s.name)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-	defer cancel()
-	if _, err := s.link(ctx); err != nil {
+	if err := s.check(); err != nil {
 		return fmt.Errorf("nmdb: add server: %w", err)
 	}
 	ns := append(slices.Clone(old), s)

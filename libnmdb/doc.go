@@ -27,7 +27,15 @@
 // Datagram transports (UDP, TIPC) may lose messages: requests that are safe
 // to repeat are sent again until their deadline, the others fail with a
 // timeout error that says they were not repeated. A TCP connection that
-// breaks fails the calls waiting on it and is dialled again by the next call.
+// breaks fails the calls waiting on it and is dialled again later.
+//
+// Servers may come and go. Adding a server sends nothing, so it fails
+// only for a bad address; the server is connected on first use. A server
+// that could not be reached or did not reply in time is marked down: calls
+// for its keys fail at once with ErrServerDown for a back-off period that
+// grows while it stays down (Options.Backoff, Options.MaxBackoff), one
+// call at a time probes it, and the first reply brings it back. Keys never
+// move to other servers because one is down.
 //
 // Package memo, below this one, shares the results of a Go function between
 // every process of a cluster through the cache-only mode.

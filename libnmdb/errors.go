@@ -29,6 +29,11 @@ var (
 	// was waiting for its reply; the request may or may not have been
 	// carried out. The next call dials the server again.
 	ErrConnLost = errors.New("nmdb: connection to server lost")
+	// ErrServerDown means the call was not made because its server is
+	// marked down: a call to it failed or timed out lately, and it is
+	// skipped until its back-off period passes (see Options.Backoff).
+	// Such calls fail at once, without waiting for a timeout.
+	ErrServerDown = errors.New("nmdb: server marked down")
 	// ErrTooBig means a key or value exceeds the protocol limits
 	// (wire.MaxData bytes each, and together).
 	ErrTooBig = wire.ErrTooBig

@@ -257,6 +257,9 @@ func TestIDWrapOnALiveConnection(t *testing.T) {
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Ping(context.Background()); err != nil { // connects
+		t.Fatal(err)
+	}
 	ln := (*c.servers.Load())[0].cur.Load()
 	ln.mu.Lock()
 	ln.lastID = wire.IDMask - 2
@@ -283,6 +286,9 @@ func TestIDWrapOnALiveConnection(t *testing.T) {
 // channel of the context the link watches.
 func pending(c *Client) (int, <-chan struct{}) {
 	ln := (*c.servers.Load())[0].cur.Load()
+	if ln == nil {
+		return 0, nil // not connected yet
+	}
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	return ln.npend, ln.watched
@@ -324,7 +330,7 @@ func getAll(t *testing.T, c *Client, ctx context.Context, n int, key string, sta
 // the next shared context.
 func TestSharedContextIsWatched(t *testing.T) {
 	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
-	c := New(Options{Timeout: time.Minute})
+	c := New(Options{Timeout: time.Minute, Backoff: -1}) // the passive server stays in use
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)
@@ -378,7 +384,7 @@ func TestSharedContextIsWatched(t *testing.T) {
 // Options.Timeout with the same error as ever, and leave nothing behind.
 func TestSweeperOnALiveConnection(t *testing.T) {
 	srv := nmdbtest.Start(t, "tcp", nmdb.Config{})
-	c := New(Options{Timeout: 200 * time.Millisecond})
+	c := New(Options{Timeout: 200 * time.Millisecond, Backoff: -1}) // the passive server stays in use
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)

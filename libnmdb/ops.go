@@ -21,7 +21,7 @@ func (c *Client) execKey(ctx context.Context, req *wire.Request, safe bool) (*se
 	if err != nil {
 		return nil, nil, wire.Reply{}, err
 	}
-	cl, r, err := c.exec(ctx, s, req, safe)
+	cl, r, err := c.roundTrip(ctx, s, req, safe)
 	return s, cl, r, err
 }
 
@@ -224,7 +224,7 @@ func (c *Client) NextKey(ctx context.Context, key []byte) ([]byte, error) {
 }
 
 func (c *Client) walk(ctx context.Context, s *server, req wire.Request) ([]byte, error) {
-	cl, r, err := c.exec(ctx, s, &req, true)
+	cl, r, err := c.roundTrip(ctx, s, &req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (c *Client) Stats(ctx context.Context) ([][]uint64, error) {
 
 func (c *Client) stats(ctx context.Context, s *server) ([]uint64, error) {
 	req := wire.Request{Op: wire.OpStats}
-	cl, r, err := c.exec(ctx, s, &req, true)
+	cl, r, err := c.roundTrip(ctx, s, &req, true)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,8 @@ type server struct {
 	stream bool
 	dial   func(ctx context.Context) (transport, error)
 
+	health health // marked down after failures (see Options.Backoff)
+
 	mu     sync.Mutex // held while dialling
 	closed bool       // under mu
 	cur    atomic.Pointer[link]

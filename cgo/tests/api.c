@@ -75,8 +75,9 @@ static void test_add_servers(int port1, int deadport)
 	EXPECT_ERRNO(nmdb_add_tcp_server(db, "no-such-host.invalid", port1), 0, ENXIO);
 	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", 70000), 0, EINVAL);
 	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", -5), 0, EINVAL);
-	/* Nothing listens there over TCP: the connection is refused. */
-	EXPECT_ERRNO(nmdb_add_tcp_server(db, "127.0.0.1", deadport), 0, ECONNREFUSED);
+	/* Nothing listens there over TCP: added all the same, connected on
+	 * first use (see test_down_server). */
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", deadport), 1);
 	EXPECT_ERRNO(nmdb_add_udp_server(db, NULL, port1), 0, EINVAL);
 	EXPECT_ERRNO(nmdb_add_udp_server(db, "no-such-host.invalid", port1), 0, ENXIO);
 	EXPECT_ERRNO(nmdb_add_sctp_server(db, NULL, -1), 0, EINVAL);
@@ -374,6 +375,44 @@ static void test_sharding(int port1, int port2, nmdb_t *two)
 	EXPECT(nmdb_free(h[1]), 1);
 }
 
+/* A server that is down when added: the add succeeds; in a loop over keys,
+ * the first request to it is refused, the later ones fail at once with
+ * EHOSTDOWN (marked down), and requests to the other server all work. */
+static void test_down_server(int port1, int deadport)
+{
+	nmdb_t *db = tcp_handle(port1);
+	int dead_idx, i, refused = 0, down = 0, ok = 0, other = 0;
+	char key[32];
+	size_t klen;
+
+	EXPECT(nmdb_add_tcp_server(db, "127.0.0.1", deadport), 1);
+	dead_idx = port_order(deadport) < port_order(port1) ? 0 : 1;
+	for (i = 0; i < 200; i++) {
+		int r;
+
+		klen = (size_t) snprintf(key, sizeof(key), "%d-down", i);
+		errno = 0;
+		r = nmdb_cache_set(db, U(key), klen, U("v"), 1);
+		if ((int) (key_hash(U(key), klen) % 2) != dead_idx) {
+			QUIET_CHECK(r == 1, "cache_set %s on the live server: %d, errno %d", key, r, errno);
+			ok++;
+			continue;
+		}
+		QUIET_CHECK(r == -1, "cache_set %s on the dead server: %d", key, r);
+		if (errno == ECONNREFUSED)
+			refused++;
+		else if (errno == EHOSTDOWN)
+			down++;
+		else
+			other++;
+	}
+	CHECK(refused == 1 && down > 0 && other == 0 && ok > 0,
+			"a dead server: refused once, then %d requests fail at once "
+			"with EHOSTDOWN (refused %d, other %d); %d on the live one work",
+			down, refused, other, ok);
+	EXPECT(nmdb_free(db), 1);
+}
+
 /* The rendezvous rule (libnmdb(3)): FNV-1a, then MurmurHash3's 64-bit
  * finalizer. */
 static uint64_t mix64(uint64_t h)
@@ -531,6 +570,7 @@ int main(int argc, char **argv)
 	test_read_only(roport);
 	test_sharding(port1, port2, two);
 	test_rendezvous(port1, port2);
+	test_down_server(port1, deadport);
 
 	EXPECT(nmdb_free(two), 1);
 	EXPECT(nmdb_free(db), 1);

@@ -512,3 +512,19 @@ func (c *Conn) Drops() Drops {
 	d := pktconn.Drops(&c.base)
 	return Drops{Truncated: d[dropTruncated], Notifications: d[dropNotification], Invalid: d[dropInvalid]}
 }
+
+// Supported returns nil if the kernel has SCTP over IPv4 (over IPv6 with
+// ipv6), and otherwise an error, matching ErrUnsupported when SCTP is
+// missing. It opens and closes a socket, and sends nothing.
+func Supported(ipv6 bool) error {
+	family := unix.AF_INET
+	if ipv6 {
+		family = unix.AF_INET6
+	}
+	fd, _, err := socket(family, false)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}

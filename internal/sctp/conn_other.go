@@ -68,3 +68,7 @@ func (c *Conn) RemoteAddr() net.Addr { return nil }
 
 // Drops returns zero counts.
 func (c *Conn) Drops() Drops { return Drops{} }
+
+// Supported fails with an error matching ErrUnsupported: SCTP is supported
+// only on Linux.
+func Supported(ipv6 bool) error { return unsupported("socket") }

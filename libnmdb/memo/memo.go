@@ -18,7 +18,10 @@
 // in one nmdb message is returned but not stored, and the Memo says so once
 // through its logger or callback. When the servers cannot be reached the
 // function is still computed: the cache is an optimization, not a
-// dependency.
+// dependency. With a server down or hung, a call waits for it at most once
+// (the lookup; the result is then not stored), and while the client has
+// the server marked down (see libnmdb.ErrServerDown) calls compute at
+// once: at most one timeout per back-off period.
 //
 // The name is the whole identity of the function in the cluster: two
 // functions under one name, or one function whose result type or meaning
@@ -34,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -95,6 +99,11 @@ type Options struct {
 	// TooBig, if set, is called once, the first time a result is too big
 	// to store, with the Memo's name and the encoded size.
 	TooBig func(name string, size int)
+	// Timeout bounds each cache request of the Memo, whatever the
+	// deadline of the caller's context: the cache is an optimization, and
+	// a call does not wait longer for it. 0 means the client's
+	// Options.Timeout.
+	Timeout time.Duration
 }
 
 // Memo is a memoized function with argument type A and result type R. It
@@ -117,6 +126,12 @@ func New[A, R any](c *libnmdb.Client, name string, f func(context.Context, A) (R
 	}
 	if o.KeyEncoder == nil {
 		o.KeyEncoder = json.Marshal
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = libnmdb.DefaultTimeout
+		if c != nil {
+			o.Timeout = c.Options().Timeout
+		}
 	}
 	m := &Memo[A, R]{c: c, name: name, f: f, opts: o, log: o.Logger}
 	if m.log == nil {
@@ -212,7 +227,9 @@ func isContextErr(err error) bool {
 // fill looks key up and computes and stores the result on a miss.
 func (m *Memo[A, R]) fill(ctx context.Context, key []byte, a A) (R, error) {
 	var r R
-	data, err := m.c.CacheGet(ctx, key)
+	cctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	data, err := m.c.CacheGet(cctx, key)
 	switch {
 	case err == nil:
 		err := m.opts.Codec.Unmarshal(data, &r)
@@ -221,7 +238,11 @@ func (m *Memo[A, R]) fill(ctx context.Context, key []byte, a A) (R, error) {
 		}
 		m.log.Debug("memo: stored result does not decode; computing it again", "name", m.name, "err", err)
 	case !errors.Is(err, libnmdb.ErrNotFound):
-		m.log.Debug("memo: cache lookup failed; computing", "name", m.name, "err", err)
+		// The server is down, hung or failing: compute, and do not
+		// wait for it a second time to store the result. While the
+		// client has it marked down, lookups fail at once.
+		m.log.Debug("memo: cache lookup failed; computing, not storing", "name", m.name, "err", err)
+		return m.f(ctx, a)
 	}
 	r, err = m.f(ctx, a)
 	if err != nil {
@@ -232,7 +253,7 @@ func (m *Memo[A, R]) fill(ctx context.Context, key []byte, a A) (R, error) {
 		m.log.Debug("memo: result does not encode; not stored", "name", m.name, "err", err)
 		return r, nil
 	}
-	err = m.c.CacheSet(ctx, key, data)
+	err = m.c.CacheSet(cctx, key, data)
 	switch {
 	case errors.Is(err, libnmdb.ErrTooBig):
 		m.reportTooBig(len(key) + len(data))
