@@ -30,6 +30,11 @@ func directClient(t *testing.T, network string, o Options) (*Client, *nmdbtest.S
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Connected now, without a call: TCP servers are connected on first
+	// use.
+	if _, err := (*c.servers.Load())[0].link(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return c, srv
 }
 
@@ -85,7 +90,8 @@ func TestDirectPathAlone(t *testing.T) {
 func TestDirectPathTimeouts(t *testing.T) {
 	for _, network := range []string{"tcp", "udp"} {
 		t.Run(network, func(t *testing.T) {
-			c, srv := directClient(t, network, Options{Timeout: 150 * time.Millisecond, RetryInterval: 20 * time.Millisecond})
+			// Backoff -1: the passive server stays in use.
+			c, srv := directClient(t, network, Options{Timeout: 150 * time.Millisecond, RetryInterval: 20 * time.Millisecond, Backoff: -1})
 			ln := (*c.servers.Load())[0].cur.Load()
 			srv.SetPassive(true)
 			before := c.direct.Load()
@@ -270,7 +276,7 @@ func replyInOrder(t *testing.T, hold int, order []int) int {
 // call alone reads its reply itself again.
 func TestDirectPathAfterLostReplies(t *testing.T) {
 	port := replyInOrder(t, 2, []int{0}) // the second request is never answered
-	c := New(Options{Timeout: 200 * time.Millisecond})
+	c := New(Options{Timeout: 200 * time.Millisecond, Backoff: -1}) // the gated server stays in use
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", port); err != nil {
 		t.Fatal(err)

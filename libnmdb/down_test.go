@@ -197,8 +197,13 @@ func TestServersComeAndGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq = l.until("stopped", func(s []result) bool { return count(s, resTimeout) >= 3 })
+	// The signal takes effect a moment after kill(2) returns: a call or
+	// two may still be answered.
+	for len(seq) > 0 && seq[0] == resOK {
+		seq = seq[1:]
+	}
 	if seq[0] != resTimeout {
-		t.Fatalf("first call to the stopped server: %v", seq)
+		t.Fatalf("first failed call to the stopped server: %v", seq)
 	}
 	for i := 1; i < len(seq); i++ {
 		if seq[i] == resTimeout && seq[i-1] != resDown {

@@ -113,9 +113,18 @@ func (h *health) report(o outcome, probe bool, cause error, now time.Time, first
 
 // judge tells what err, the result of a call, says of the server.
 func judge(err error) outcome {
+	if err == nil {
+		return outUp
+	}
+	return judgeErr(err)
+}
+
+// judgeErr is judge for a failed call, apart so that a call that succeeds
+// allocates nothing.
+func judgeErr(err error) outcome {
 	var se *ServerError
 	switch {
-	case err == nil, errors.As(err, &se), errors.Is(err, ErrUnexpectedReply):
+	case errors.As(err, &se), errors.Is(err, ErrUnexpectedReply):
 		return outUp
 	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed), errors.Is(err, ErrTooBig):
 		return outNeutral
