@@ -23,7 +23,9 @@
 // C layer sets on failure (the Go runtime's threads and a dlmopen'ed copy
 // have no access to the caller's errno). Every call runs with the Go
 // client's default per-call timeout. The Go client is safe for concurrent
-// use, so one handle may be shared by threads.
+// use, so one handle may be shared by threads. A call alone on its
+// connection waits for its reply in poll(2) on the calling thread
+// (libnmdb.Options.ThreadWait), as a C client's blocking read does.
 package main
 
 /*
@@ -40,7 +42,10 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"runtime/cgo"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -79,6 +84,49 @@ const (
 
 // main is required by -buildmode=c-shared and c-archive; it never runs.
 func main() {}
+
+// A C thread in a call holds one of the runtime's GOMAXPROCS Ps, also
+// while it waits for a reply in poll(2) (libnmdb.Options.ThreadWait); a
+// thread calling in finds no P while all are held so, and sleeps until the
+// runtime takes one back from a waiting thread, which can take
+// milliseconds. So the calls in progress are counted, and GOMAXPROCS is
+// raised (never lowered) to leave the Go side of the library Ps of its
+// own when C threads hold the others. The state is the process's, as
+// GOMAXPROCS is.
+var (
+	inCalls atomic.Int32 // C calls in progress
+	procs   atomic.Int32 // GOMAXPROCS as last set here; 0: not read yet
+	procsMu sync.Mutex   // serializes raising it
+)
+
+// maxProcs bounds how far GOMAXPROCS is raised.
+const maxProcs = 256
+
+// enter counts a C call in progress, raising GOMAXPROCS when more calls
+// are in progress than it leaves Ps for, and returns leave, which counts
+// the call out.
+func enter() func() {
+	n := inCalls.Add(1)
+	if n >= procs.Load() {
+		raiseProcs(n)
+	}
+	return leave
+}
+
+func leave() { inCalls.Add(-1) }
+
+// raiseProcs makes GOMAXPROCS n calls plus the number of processors, up
+// to maxProcs, when n calls leave no P free; it records GOMAXPROCS.
+func raiseProcs(n int32) {
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	p := int32(runtime.GOMAXPROCS(0))
+	if want := min(n+int32(runtime.NumCPU()), maxProcs); n >= p && want > p {
+		runtime.GOMAXPROCS(int(want))
+		p = want
+	}
+	procs.Store(p)
+}
 
 // client returns the Go client behind the handle h.
 func client(h C.uintptr_t) *libnmdb.Client {
@@ -186,7 +234,7 @@ func validPort(port C.int) bool {
 
 //export nmdbgo_new
 func nmdbgo_new() C.uintptr_t {
-	return C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{})))
+	return C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{ThreadWait: true})))
 }
 
 //export nmdbgo_sharding
@@ -203,7 +251,7 @@ func nmdbgo_sharding(h C.uintptr_t, rule *C.char, e *C.int) C.uintptr_t {
 		// The rule of a client is fixed once it places keys.
 		return fail(e, syscall.EBUSY, C.uintptr_t(0))
 	}
-	nh := cgo.NewHandle(libnmdb.New(libnmdb.Options{Sharding: r}))
+	nh := cgo.NewHandle(libnmdb.New(libnmdb.Options{Sharding: r, ThreadWait: true}))
 	nmdbgo_free(h)
 	return C.uintptr_t(nh)
 }
@@ -264,6 +312,7 @@ func nmdbgo_add(h C.uintptr_t, kind C.int, addr *C.char, port C.int, e *C.int) C
 
 //export nmdbgo_get
 func nmdbgo_get(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, e *C.int) C.ssize_t {
+	defer enter()()
 	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok {
@@ -287,6 +336,7 @@ func nmdbgo_get(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.
 
 //export nmdbgo_set
 func nmdbgo_set(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, e *C.int) C.int {
+	defer enter()()
 	c := client(h)
 	k, okk := goBytes(key, ksize)
 	v, okv := goBytes(val, vsize)
@@ -308,6 +358,7 @@ func nmdbgo_set(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.
 
 //export nmdbgo_del
 func nmdbgo_del(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, e *C.int) C.int {
+	defer enter()()
 	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok {
@@ -333,6 +384,7 @@ func nmdbgo_del(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, e *C.in
 //export nmdbgo_cas
 func nmdbgo_cas(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, oldval *C.uchar, ovsize C.size_t,
 	newval *C.uchar, nvsize C.size_t, e *C.int) C.int {
+	defer enter()()
 	c := client(h)
 	k, okk := goBytes(key, ksize)
 	o, oko := goBytes(oldval, ovsize)
@@ -358,6 +410,7 @@ func nmdbgo_cas(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, oldval 
 
 //export nmdbgo_incr
 func nmdbgo_incr(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, delta C.int64_t, newval *C.int64_t, e *C.int) C.int {
+	defer enter()()
 	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok {
@@ -398,6 +451,7 @@ func walkResult(k []byte, err error, dst *C.uchar, n C.size_t, e *C.int) C.ssize
 
 //export nmdbgo_firstkey
 func nmdbgo_firstkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, e *C.int) C.ssize_t {
+	defer enter()()
 	c := client(h)
 	if c == nil || c.NumServers() != 1 {
 		return fail(e, syscall.EINVAL, C.ssize_t(-2))
@@ -408,6 +462,7 @@ func nmdbgo_firstkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, e *C.int) C.ss
 
 //export nmdbgo_nextkey
 func nmdbgo_nextkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, newkey *C.uchar, nksize C.size_t, e *C.int) C.ssize_t {
+	defer enter()()
 	c := client(h)
 	k, ok := goBytes(key, ksize)
 	if c == nil || !ok || c.NumServers() != 1 {
@@ -419,6 +474,7 @@ func nmdbgo_nextkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, newkey *C.uchar
 
 //export nmdbgo_stats
 func nmdbgo_stats(h C.uintptr_t, buf *C.uchar, bsize C.size_t, nservers *C.uint, nstats *C.uint, e *C.int) C.int {
+	defer enter()()
 	c := client(h)
 	if c == nil {
 		return fail(e, syscall.EINVAL, C.int(-2))

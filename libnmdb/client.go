@@ -67,6 +67,17 @@ type Options struct {
 	// value is ShardingClassic, the classic C library's rule. Every
 	// client of a cluster must use the same one (see Sharding).
 	Sharding Sharding
+	// ThreadWait makes a call alone on its connection, whose context is
+	// never done (such as context.Background()), wait for its reply in a
+	// poll(2) system call on its own thread, as a C client's blocking
+	// read does, rather than in Go's network poller. It is meant for
+	// callers bound to their thread anyway, such as C threads calling
+	// into Go (the C library sets it): parked in the poller, such a
+	// caller's thread sleeps until another thread finds the reply and
+	// hands the call back, two thread switches more per call. Goroutines
+	// gain nothing from it, and each waiting call holds a thread. Linux
+	// only; elsewhere it has no effect.
+	ThreadWait bool
 }
 
 // Client is a handle on a cluster of nmdb servers. It is safe for
@@ -84,6 +95,8 @@ type Client struct {
 	// Counters for tests: calls that read their reply themselves, and
 	// times a caller woke the reader or the writer goroutine of a link.
 	direct, handoffs, writerWakes atomic.Uint64
+	// Waits of direct calls in poll(2) (Options.ThreadWait), for tests.
+	threadWaits atomic.Uint64
 }
 
 // New returns a client with no servers, configured by o; the zero Options

@@ -8,10 +8,14 @@ import (
 )
 
 // TestDirectPathNoAllocations: a call alone on its link allocates
-// nothing, over TCP and UDP.
+// nothing, over TCP and UDP, also when it waits in poll(2) (ThreadWait).
 func TestDirectPathNoAllocations(t *testing.T) {
-	for _, network := range []string{"tcp", "udp"} {
-		c, _ := directClient(t, network, Options{})
+	for _, o := range []struct {
+		network    string
+		threadWait bool
+	}{{"tcp", false}, {"udp", false}, {"tcp", true}, {"udp", true}} {
+		network := o.network
+		c, _ := directClient(t, network, Options{ThreadWait: o.threadWait})
 		ctx := context.Background()
 		key, val := []byte("k"), []byte("v")
 		buf := make([]byte, 0, 16)
@@ -25,7 +29,7 @@ func TestDirectPathNoAllocations(t *testing.T) {
 			}
 		})
 		if allocs != 0 {
-			t.Errorf("%s: %.1f allocations per set and get alone, want 0", network, allocs)
+			t.Errorf("%s, ThreadWait %v: %.1f allocations per set and get alone, want 0", network, o.threadWait, allocs)
 		}
 	}
 }

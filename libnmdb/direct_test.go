@@ -43,44 +43,54 @@ func directClient(t *testing.T, network string, o Options) (*Client, *nmdbtest.S
 // sweeper, whatever its context.
 func TestDirectPathAlone(t *testing.T) {
 	for _, network := range []string{"tcp", "udp"} {
-		t.Run(network, func(t *testing.T) {
-			c, _ := directClient(t, network, Options{})
-			cancelable, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			calls := 0
-			for i := range 50 {
-				k := fmt.Appendf(nil, "k%d", i)
-				timed, cancelTimed := context.WithTimeout(context.Background(), time.Minute)
-				for _, ctx := range []context.Context{context.Background(), cancelable, timed} {
-					if err := c.Set(ctx, k, k); err != nil {
-						t.Fatal(err)
-					}
-					if v, err := c.Get(ctx, k); err != nil || string(v) != string(k) {
-						t.Fatalf("get %s = %q, %v", k, v, err)
-					}
-					if err := c.CacheDel(ctx, k); err != nil {
-						t.Fatal(err)
-					}
-					if _, err := c.CacheGet(ctx, k); !errors.Is(err, ErrNotFound) {
-						t.Fatalf("cache get after del: %v", err)
-					}
-					calls += 4
-				}
-				cancelTimed()
+		for _, tw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/ThreadWait=%v", network, tw), func(t *testing.T) { testDirectPathAlone(t, network, tw) })
+		}
+	}
+}
+
+func testDirectPathAlone(t *testing.T, network string, threadWait bool) {
+	c, _ := directClient(t, network, Options{ThreadWait: threadWait})
+	cancelable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	for i := range 50 {
+		k := fmt.Appendf(nil, "k%d", i)
+		timed, cancelTimed := context.WithTimeout(context.Background(), time.Minute)
+		for _, ctx := range []context.Context{context.Background(), cancelable, timed} {
+			if err := c.Set(ctx, k, k); err != nil {
+				t.Fatal(err)
 			}
-			if d := c.direct.Load(); d != uint64(calls) {
-				t.Errorf("%d of %d calls made alone took the direct path", d, calls)
+			if v, err := c.Get(ctx, k); err != nil || string(v) != string(k) {
+				t.Fatalf("get %s = %q, %v", k, v, err)
 			}
-			if h, w := c.handoffs.Load(), c.writerWakes.Load(); h != 0 || w != 0 {
-				t.Errorf("calls made alone woke the reader goroutine %d times, the writer %d times", h, w)
+			if err := c.CacheDel(ctx, k); err != nil {
+				t.Fatal(err)
 			}
-			ln := (*c.servers.Load())[0].cur.Load()
-			ln.mu.Lock()
-			defer ln.mu.Unlock()
-			if ln.sweeper != nil || ln.reading || ln.npend != 0 {
-				t.Errorf("after calls made alone: sweeper %v, reading %v, %d pending", ln.sweeper != nil, ln.reading, ln.npend)
+			if _, err := c.CacheGet(ctx, k); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("cache get after del: %v", err)
 			}
-		})
+			calls += 4
+		}
+		cancelTimed()
+	}
+	if d := c.direct.Load(); d != uint64(calls) {
+		t.Errorf("%d of %d calls made alone took the direct path", d, calls)
+	}
+	if h, w := c.handoffs.Load(), c.writerWakes.Load(); h != 0 || w != 0 {
+		t.Errorf("calls made alone woke the reader goroutine %d times, the writer %d times", h, w)
+	}
+	// With ThreadWait, the calls whose context is never done (a
+	// third of them) wait in poll(2), the others in Go's poller.
+	waits := c.threadWaits.Load()
+	if threadWait && waits < uint64(calls/3) || !threadWait && waits != 0 {
+		t.Errorf("%d waits in poll(2) for %d calls with context.Background() (ThreadWait %v)", waits, calls/3, threadWait)
+	}
+	ln := (*c.servers.Load())[0].cur.Load()
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if ln.sweeper != nil || ln.reading || ln.npend != 0 {
+		t.Errorf("after calls made alone: sweeper %v, reading %v, %d pending", ln.sweeper != nil, ln.reading, ln.npend)
 	}
 }
 
@@ -89,57 +99,61 @@ func TestDirectPathAlone(t *testing.T) {
 // with the errors calls have always had; the link stays usable.
 func TestDirectPathTimeouts(t *testing.T) {
 	for _, network := range []string{"tcp", "udp"} {
-		t.Run(network, func(t *testing.T) {
-			// Backoff -1: the passive server stays in use.
-			c, srv := directClient(t, network, Options{Timeout: 150 * time.Millisecond, RetryInterval: 20 * time.Millisecond, Backoff: -1})
+		for _, tw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/ThreadWait=%v", network, tw), func(t *testing.T) { testDirectPathTimeouts(t, network, tw) })
+		}
+	}
+}
+
+func testDirectPathTimeouts(t *testing.T, network string, threadWait bool) {
+	// Backoff -1: the passive server stays in use.
+	c, srv := directClient(t, network, Options{Timeout: 150 * time.Millisecond, RetryInterval: 20 * time.Millisecond, Backoff: -1, ThreadWait: threadWait})
+	ln := (*c.servers.Load())[0].cur.Load()
+	srv.SetPassive(true)
+	before := c.direct.Load()
+	_, err := c.Get(context.Background(), []byte("k"))
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no reply before the deadline") {
+		t.Fatalf("get from a passive server: %v", err)
+	}
+	if network == "udp" && strings.Contains(err.Error(), "not repeated") {
+		t.Errorf("a get, safe to repeat, says it was not repeated: %v", err)
+	}
+	err = c.Del(context.Background(), []byte("k"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("del from a passive server: %v", err)
+	}
+	if network == "udp" && !strings.Contains(err.Error(), "not repeated") {
+		t.Errorf("a lost datagram del does not say it was not repeated: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for ctx.Err() == nil {
 			ln := (*c.servers.Load())[0].cur.Load()
-			srv.SetPassive(true)
-			before := c.direct.Load()
-			_, err := c.Get(context.Background(), []byte("k"))
-			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no reply before the deadline") {
-				t.Fatalf("get from a passive server: %v", err)
+			ln.mu.Lock()
+			r := ln.reading
+			ln.mu.Unlock()
+			if r {
+				break
 			}
-			if network == "udp" && strings.Contains(err.Error(), "not repeated") {
-				t.Errorf("a get, safe to repeat, says it was not repeated: %v", err)
-			}
-			err = c.Del(context.Background(), []byte("k"))
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("del from a passive server: %v", err)
-			}
-			if network == "udp" && !strings.Contains(err.Error(), "not repeated") {
-				t.Errorf("a lost datagram del does not say it was not repeated: %v", err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				for ctx.Err() == nil {
-					ln := (*c.servers.Load())[0].cur.Load()
-					ln.mu.Lock()
-					r := ln.reading
-					ln.mu.Unlock()
-					if r {
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
-				cancel()
-			}()
-			if _, err := c.Get(ctx, []byte("k")); !errors.Is(err, context.Canceled) {
-				t.Fatalf("get cancelled while waiting: %v", err)
-			}
-			if d := c.direct.Load() - before; d != 3 {
-				t.Errorf("%d of 3 calls alone took the direct path", d)
-			}
-			srv.SetPassive(false)
-			if err := c.Set(context.Background(), []byte("k"), []byte("v")); err != nil {
-				t.Fatalf("set after the timeouts: %v", err)
-			}
-			if n, _ := pending(c); n != 0 {
-				t.Fatalf("%d calls left pending", n)
-			}
-			if (*c.servers.Load())[0].cur.Load() != ln || ln.dead.Load() {
-				t.Fatal("the timeouts broke the link")
-			}
-		})
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, err := c.Get(ctx, []byte("k")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("get cancelled while waiting: %v", err)
+	}
+	if d := c.direct.Load() - before; d != 3 {
+		t.Errorf("%d of 3 calls alone took the direct path", d)
+	}
+	srv.SetPassive(false)
+	if err := c.Set(context.Background(), []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("set after the timeouts: %v", err)
+	}
+	if n, _ := pending(c); n != 0 {
+		t.Fatalf("%d calls left pending", n)
+	}
+	if (*c.servers.Load())[0].cur.Load() != ln || ln.dead.Load() {
+		t.Fatal("the timeouts broke the link")
 	}
 }
 
@@ -171,10 +185,12 @@ func TestDirectPathShares(t *testing.T) {
 	}{
 		{"own reply last", []int{2, 1, 0}, 0},
 		{"own reply first", []int{0, 2, 1}, 1},
+		{"own reply last, ThreadWait", []int{2, 1, 0}, 0},
+		{"own reply first, ThreadWait", []int{0, 2, 1}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := replyInOrder(t, len(tc.order), tc.order)
-			c := New(Options{Timeout: 10 * time.Second})
+			c := New(Options{Timeout: 10 * time.Second, ThreadWait: strings.HasSuffix(tc.name, "ThreadWait")})
 			defer c.Close()
 			if err := c.AddTCPServer("127.0.0.1", port); err != nil {
 				t.Fatal(err)
@@ -275,7 +291,7 @@ func replyInOrder(t *testing.T, hold int, order []int) int {
 // goroutine all give up, it hands the reading back, so that the next
 // call alone reads its reply itself again.
 func TestDirectPathAfterLostReplies(t *testing.T) {
-	port := replyInOrder(t, 2, []int{0}) // the second request is never answered
+	port := replyInOrder(t, 2, []int{0})                            // the second request is never answered
 	c := New(Options{Timeout: 200 * time.Millisecond, Backoff: -1}) // the gated server stays in use
 	defer c.Close()
 	if err := c.AddTCPServer("127.0.0.1", port); err != nil {

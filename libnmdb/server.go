@@ -58,6 +58,9 @@ func (s *server) link(ctx context.Context) (*link, error) {
 		return nil, fmt.Errorf("connect to %s: %w", s.name, err)
 	}
 	ln := &link{s: s, t: t, slots: make([]*call, minSlots), quit: make(chan struct{}), rwake: make(chan struct{}, 1)}
+	if s.c.opts.ThreadWait {
+		ln.tw = newThreadWait(t)
+	}
 	if s.stream {
 		ln.wake = make(chan struct{}, 1)
 		go ln.writeLoop()

@@ -46,7 +46,8 @@ type Op struct {
 	// to every attempt, so a retry sees the room the caller set.
 	Msg *unix.Msghdr
 	// NoWait makes a call on a socket that is not ready return at once,
-	// with nothing done, rather than wait in the poller.
+	// with nothing done, rather than wait in the poller: a read then
+	// fails with syscall.EAGAIN.
 	NoWait bool
 	// All makes Sendto send all of Buf on a stream socket, in as many
 	// calls as the socket takes; Buf is moved past what was sent.
@@ -122,6 +123,9 @@ func (op *Op) call(fd uintptr) bool {
 		case unix.EAGAIN:
 			if op.kind != opSendto && op.Spin != nil && op.Spin.Again(time.Now()) {
 				continue
+			}
+			if op.NoWait && op.kind != opSendto {
+				op.err = e
 			}
 			return op.NoWait
 		}

@@ -59,8 +59,8 @@ func TestOpOnAStream(t *testing.T) {
 	buf := make([]byte, 64)
 	spin := &countSpin{polls: 3}
 	op := &Op{Buf: buf, NoWait: true, Spin: spin}
-	if n, err := op.Recvfrom(rc); n != 0 || err != nil {
-		t.Fatalf("Recvfrom with nothing sent: %d, %v; want 0, nil", n, err)
+	if n, err := op.Recvfrom(rc); n != 0 || err != syscall.EAGAIN {
+		t.Fatalf("Recvfrom with nothing sent: %d, %v; want 0, EAGAIN", n, err)
 	}
 	if spin.again != 4 || spin.got != 0 {
 		t.Fatalf("spinner asked %d times and told of %d reads, want 4 and 0", spin.again, spin.got)
@@ -172,5 +172,34 @@ func TestOpDatagrams(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, exchange); n != 0 {
 		t.Fatalf("%v allocations per exchange, want 0", n)
+	}
+}
+
+// TestThreadWait checks Readable on a connected TCP socket: nothing to
+// read (the wait ends), data, then the peer's end of the stream.
+func TestThreadWait(t *testing.T) {
+	a, b := tcpPair(t)
+	rc := rawConn(t, a)
+	var w ThreadWait
+	if ok, err := w.Readable(rc, time.Millisecond); ok || err != nil {
+		t.Fatalf("Readable with nothing sent: %v, %v; want false, nil", ok, err)
+	}
+	if _, err := b.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := w.Readable(rc, time.Minute); !ok || err != nil {
+		t.Fatalf("Readable with data sent: %v, %v; want true, nil", ok, err)
+	}
+	b.Close()
+	op := &Op{Buf: make([]byte, 8)}
+	if n, err := op.Recvfrom(rc); n != 1 || err != nil {
+		t.Fatalf("Recvfrom: %d, %v", n, err)
+	}
+	if ok, err := w.Readable(rc, time.Minute); !ok || err != nil {
+		t.Fatalf("Readable after the peer closed: %v, %v; want true, nil", ok, err)
+	}
+	a.Close()
+	if _, err := w.Readable(rc, time.Minute); err == nil {
+		t.Fatal("Readable on a closed socket: no error")
 	}
 }
