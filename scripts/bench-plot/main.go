@@ -167,7 +167,7 @@ func parse(r io.Reader) ([]row, error) {
 const (
 	labelW = 150 // row labels
 	plotW  = 440 // the bars
-	rightW = 60  // values
+	rightW = 180 // values and notes
 	scaleX = 2.0 // the ratio at the right edge of the plot
 	top    = 40
 	font   = `font-family="sans-serif" font-size="11"`
