@@ -63,11 +63,11 @@ func cmdBad(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	c := libnmdb.New(libnmdb.Options{})
-	defer c.Close()
-	if err := c.AddTIPCServer(*port); err != nil {
-		return fmt.Errorf("add tipc %d: %w", *port, err)
+	c, err := tipcClient(*port)
+	if err != nil {
+		return err
 	}
+	defer c.Close()
 	if err := waitUp(ctx, c); err != nil {
 		return err
 	}

@@ -151,6 +151,16 @@ func counter(n int64) []byte {
 	return append([]byte(strconv.FormatInt(n, 10)), 0)
 }
 
+// tipcClient returns a client holding the server on TIPC port port.
+func tipcClient(port int) (*libnmdb.Client, error) {
+	c := libnmdb.New(libnmdb.Options{})
+	if err := c.AddTIPCServer(port); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("add tipc %d: %w", port, err)
+	}
+	return c, nil
+}
+
 // connectOne parses the -server flag of subcommand name, and returns a
 // client holding that one server once it answers.
 func connectOne(ctx context.Context, name string, args []string) (*libnmdb.Client, serverSpec, error) {

@@ -304,11 +304,11 @@ func cmdDump(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	c := libnmdb.New(libnmdb.Options{})
-	defer c.Close()
-	if err := c.AddTIPCServer(*port); err != nil {
-		return fmt.Errorf("add tipc %d: %w", *port, err)
+	c, err := tipcClient(*port)
+	if err != nil {
+		return err
 	}
+	defer c.Close()
 	m := model{}
 	key, err := c.FirstKey(ctx)
 	for err == nil {
