@@ -21,7 +21,7 @@ const (
 	defaultTIPCLower = 10
 	defaultPort      = 26010
 	defaultCacheK    = 128
-	defaultCacheMiB  = 64 // nmdb.DefaultCacheBytes in MiB
+	defaultCacheMiB  = 64      // nmdb.DefaultCacheBytes in MiB
 	maxCacheMiB      = 1 << 22 // -m: 4 TiB
 	defaultLogFile   = "-"
 	offValue         = "off"
