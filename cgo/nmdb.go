@@ -23,7 +23,8 @@
 // C layer sets on failure (the Go runtime's threads and a dlmopen'ed copy
 // have no access to the caller's errno). Every call runs with the Go
 // client's default per-call timeout. The Go client is safe for concurrent
-// use, so one handle may be shared by threads. A call alone on its
+// use, so one handle may be shared by threads; threads whose calls overlap
+// go on connections of their own (see linksPerServer). A call alone on its
 // connection waits for its reply in poll(2) on the calling thread
 // (libnmdb.Options.ThreadWait), as a C client's blocking read does.
 package main
@@ -232,9 +233,21 @@ func validPort(port C.int) bool {
 	return port == -1 || (port >= 0 && port <= 65535)
 }
 
+// linksPerServer is how many connections a handle keeps at most with each
+// server: threads whose calls overlap each wait alone on a connection of
+// their own, in poll(2) on their thread (libnmdb.Options.LinksPerServer),
+// as they would with a handle each, up to this many threads; more share.
+// Connections are opened only as that many calls overlap.
+const linksPerServer = 16
+
+// cOptions returns the options of the client behind a handle.
+func cOptions(r libnmdb.Sharding) libnmdb.Options {
+	return libnmdb.Options{Sharding: r, ThreadWait: true, LinksPerServer: linksPerServer}
+}
+
 //export nmdbgo_new
 func nmdbgo_new() C.uintptr_t {
-	return C.uintptr_t(cgo.NewHandle(libnmdb.New(libnmdb.Options{ThreadWait: true})))
+	return C.uintptr_t(cgo.NewHandle(libnmdb.New(cOptions(libnmdb.ShardingClassic))))
 }
 
 //export nmdbgo_sharding
@@ -251,7 +264,7 @@ func nmdbgo_sharding(h C.uintptr_t, rule *C.char, e *C.int) C.uintptr_t {
 		// The rule of a client is fixed once it places keys.
 		return fail(e, syscall.EBUSY, C.uintptr_t(0))
 	}
-	nh := cgo.NewHandle(libnmdb.New(libnmdb.Options{Sharding: r, ThreadWait: true}))
+	nh := cgo.NewHandle(libnmdb.New(cOptions(r)))
 	nmdbgo_free(h)
 	return C.uintptr_t(nh)
 }

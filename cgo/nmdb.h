@@ -7,7 +7,9 @@
  *     cc prog.c -lnmdb
  *
  * A handle (nmdb_t *) may be shared by several threads: every function
- * below is safe to call concurrently on one handle. See libnmdb(3).
+ * below is safe to call concurrently on one handle; threads whose calls
+ * overlap use connections of their own to a server (up to 16 per server,
+ * opened as needed). See libnmdb(3).
  *
  * Errors: a function that fails also sets errno (EINVAL bad argument or
  * handle, ENXIO unknown host, ECONNREFUSED and the like from the network,

@@ -80,7 +80,23 @@ type Options struct {
 	// server in the same process BenchmarkSeq took over ten times as
 	// long per call with it. Linux only; elsewhere it has no effect.
 	ThreadWait bool
+	// LinksPerServer bounds the connections (or datagram sockets) the
+	// client keeps with each server; 0 or 1 means one, which every call
+	// to the server shares, replies matched to requests by id. With more,
+	// a call that finds the links in use by calls in flight goes on
+	// another one, connected when first needed, up to this many; only
+	// when all are in use do calls share one. Calls made at the same
+	// time by callers bound to their threads (see ThreadWait) then each
+	// wait alone on a link, as C clients with a connection each would.
+	// Goroutines do better sharing one link (see ThreadWait). Links once
+	// opened stay open until the client is closed, and are connected
+	// again after they break, as the first one is. At most
+	// MaxLinksPerServer.
+	LinksPerServer int
 }
+
+// MaxLinksPerServer caps Options.LinksPerServer.
+const MaxLinksPerServer = 256
 
 // Client is a handle on a cluster of nmdb servers. It is safe for
 // concurrent use by many goroutines. The zero value is not usable; call New.
@@ -117,6 +133,7 @@ func New(o Options) *Client {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
 	o.MaxBackoff = max(o.MaxBackoff, o.Backoff)
+	o.LinksPerServer = min(max(o.LinksPerServer, 1), MaxLinksPerServer)
 	c := &Client{opts: o, log: o.Logger}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

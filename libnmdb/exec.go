@@ -45,7 +45,7 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 	var ln *link
 	for attempt := 0; ; attempt++ {
 		var err error
-		ln, err = s.link(ctx)
+		ln, err = s.pick(ctx)
 		if err != nil {
 			c.putCall(cl)
 			return nil, r, fmt.Errorf("nmdb: %v: %w", req.Op, err)
@@ -54,6 +54,7 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 		if err == nil {
 			break
 		}
+		s.unpick(ln)
 		if notSent && attempt == 0 {
 			// The link died after we picked it and nothing was
 			// sent: dial again once.
@@ -71,6 +72,7 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 	default:
 		err = c.wait(ctx, ln, cl, req.Op)
 	}
+	s.unpick(ln)
 	if err == nil {
 		err = wire.DecodeReply(cl.msg, &r)
 	}

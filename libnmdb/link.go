@@ -20,6 +20,9 @@ type link struct {
 	s    *server
 	t    transport
 	dead atomic.Bool
+	// users counts the calls that picked the link, with more than one
+	// link per server (see server.pick).
+	users atomic.Int32
 
 	mu sync.Mutex
 	// slots holds the calls waiting for replies, each at its request id

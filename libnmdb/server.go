@@ -31,6 +31,7 @@ type server struct {
 	mu     sync.Mutex // held while dialling
 	closed bool       // under mu
 	cur    atomic.Pointer[link]
+	more   atomic.Pointer[[]atomic.Pointer[link]] // Options.LinksPerServer > 1: links after cur (links.go)
 }
 
 // link returns a live link, dialling the server if there is none or
@@ -48,6 +49,19 @@ func (s *server) link(ctx context.Context) (*link, error) {
 	if old != nil && !old.dead.Load() {
 		return old, nil
 	}
+	ln, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(ln)
+	if old != nil {
+		s.c.log.Info("nmdb: reconnected", "server", s.name)
+	}
+	return ln, nil
+}
+
+// open connects a new link with s. Called with mu held.
+func (s *server) open(ctx context.Context) (*link, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.c.opts.Timeout)
@@ -66,10 +80,6 @@ func (s *server) link(ctx context.Context) (*link, error) {
 		go ln.writeLoop()
 	}
 	go ln.readLoop()
-	s.cur.Store(ln)
-	if old != nil {
-		s.c.log.Info("nmdb: reconnected", "server", s.name)
-	}
 	return ln, nil
 }
 
@@ -81,5 +91,6 @@ func (s *server) close() error {
 	if ln := s.cur.Load(); ln != nil {
 		ln.fail(ErrClosed)
 	}
+	s.closeMore()
 	return nil
 }
