@@ -55,7 +55,7 @@ func testDirect(t *testing.T, c *libnmdb.Client, srv *nmdb.Server) {
 // TestTIPC runs every operation over TIPC where the kernel has it; where
 // it does not, adding a TIPC server must say so clearly.
 func TestTIPC(t *testing.T) {
-	c := libnmdb.New(libnmdb.Options{})
+	c := libnmdb.New(libnmdb.Options{Backoff: -1}) // the passive server of testDirect stays in use
 	defer c.Close()
 	probe, err := tipc.Dial()
 	if err != nil {
@@ -98,7 +98,7 @@ func TestTIPC(t *testing.T) {
 // TestSCTP runs every operation over SCTP where the kernel has it; where
 // it does not, adding an SCTP server must say so clearly.
 func TestSCTP(t *testing.T) {
-	c := libnmdb.New(libnmdb.Options{})
+	c := libnmdb.New(libnmdb.Options{Backoff: -1}) // the passive server of testDirect stays in use
 	defer c.Close()
 	l, err := sctp.ListenPacket("sctp", "127.0.0.1:0")
 	if err != nil {
