@@ -247,6 +247,7 @@ func (c *Client) addIP(tr wire.Transport, host string, port int) error {
 	switch tr {
 	case wire.TCP:
 		s.stream = true
+		s.turn = make(chan struct{}, 1)
 		s.dial = func(ctx context.Context) (transport, error) { return dialTCP(ctx, ap, c.opts.Timeout) }
 	case wire.UDP:
 		s.retry = true

@@ -17,7 +17,9 @@
 // matchable with errors.Is against ErrReadOnly, ErrDB and friends.
 //
 // A Client is safe for concurrent use. Concurrent calls share one connection
-// per server with many requests in flight, matched by request id; requests
+// per server with many requests in flight (one at a time to a classic nmdb
+// server, found out from its stats reply when connecting, since it loses
+// replies to requests that arrive together), matched by request id; requests
 // made while a write is under way are written together in one system call.
 // A call with nothing else in flight on its connection writes its request
 // and reads the reply itself, on the calling goroutine.

@@ -126,7 +126,7 @@ func judgeErr(err error) outcome {
 	switch {
 	case errors.As(err, &se), errors.Is(err, ErrUnexpectedReply):
 		return outUp
-	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed), errors.Is(err, ErrTooBig):
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed), errors.Is(err, ErrTooBig), errors.Is(err, errWaitTurn):
 		return outNeutral
 	}
 	// Could not connect, connection lost, no reply in time, or another
@@ -139,7 +139,7 @@ func judgeErr(err error) outcome {
 // call tells of the server.
 func (c *Client) roundTrip(ctx context.Context, s *server, req *wire.Request, safe bool) (*call, wire.Reply, error) {
 	if c.opts.Backoff < 0 {
-		return c.exec(ctx, s, req, safe)
+		return c.execOne(ctx, s, req, safe)
 	}
 	probe, retryAt, cause := s.health.admit(time.Now())
 	if cause != nil {
@@ -147,11 +147,11 @@ func (c *Client) roundTrip(ctx context.Context, s *server, req *wire.Request, sa
 	}
 	if ctx.Err() != nil {
 		// Done before anything was sent: says nothing of the server.
-		cl, r, err := c.exec(ctx, s, req, safe)
+		cl, r, err := c.execOne(ctx, s, req, safe)
 		s.health.report(outNeutral, probe, nil, time.Time{}, 0, 0)
 		return cl, r, err
 	}
-	cl, r, err := c.exec(ctx, s, req, safe)
+	cl, r, err := c.execOne(ctx, s, req, safe)
 	o := judge(err)
 	if s.health.report(o, probe, err, time.Now(), c.opts.Backoff, c.opts.MaxBackoff) {
 		if o == outDown {
@@ -161,6 +161,21 @@ func (c *Client) roundTrip(ctx context.Context, s *server, req *wire.Request, sa
 		}
 	}
 	return cl, r, err
+}
+
+// execOne is exec, one request at a time to a classic stream server.
+func (c *Client) execOne(ctx context.Context, s *server, req *wire.Request, safe bool) (*call, wire.Reply, error) {
+	if !s.stream {
+		return c.exec(ctx, s, req, safe)
+	}
+	release, err := s.gate(ctx, req.Op)
+	if err != nil {
+		return nil, wire.Reply{}, err
+	}
+	if release != nil {
+		defer release()
+	}
+	return c.exec(ctx, s, req, safe)
 }
 
 // downError is the error of a call that was not made because its server is

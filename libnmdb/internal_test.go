@@ -389,6 +389,9 @@ func TestSweeperOnALiveConnection(t *testing.T) {
 	if err := c.AddTCPServer("127.0.0.1", srv.Port()); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Ping(context.Background()); err != nil { // connects
+		t.Fatal(err)
+	}
 	cancelable, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv.SetPassive(true)

@@ -28,6 +28,12 @@ type server struct {
 
 	health health // marked down after failures (see Options.Backoff)
 
+	// single is set for a stream server found to be classic when its
+	// connection was made (see pipelines): calls then take turn, one
+	// capacity slot, for one request in flight at a time.
+	single atomic.Bool
+	turn   chan struct{}
+
 	mu     sync.Mutex // held while dialling
 	closed bool       // under mu
 	cur    atomic.Pointer[link]
@@ -70,6 +76,14 @@ func (s *server) open(ctx context.Context) (*link, error) {
 	t, err := s.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", s.name, err)
+	}
+	if s.stream {
+		many, err := pipelines(ctx, t)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("connect to %s: %w", s.name, err)
+		}
+		s.single.Store(!many)
 	}
 	ln := &link{s: s, t: t, slots: make([]*call, minSlots), quit: make(chan struct{}), rwake: make(chan struct{}, 1)}
 	if s.c.opts.ThreadWait {
