@@ -5,3 +5,6 @@ package libnmdb
 func DirectCalls(c *Client) (direct, handoffs uint64) {
 	return c.direct.Load(), c.handoffs.Load()
 }
+
+// NewServerStatsForTest names the counters c.
+func NewServerStatsForTest(c []uint64) ServerStats { return newServerStats(c) }

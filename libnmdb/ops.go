@@ -261,9 +261,10 @@ func (c *Client) Keys(ctx context.Context) iter.Seq2[[]byte, error] {
 }
 
 // Stats returns the counters of every server, in sharding order (see
-// Servers); the wire.Stat* constants index them. Servers may send more
-// counters than wire.ClassicStats. The servers are asked in parallel; if
-// any fails, Stats returns the first error in sharding order.
+// Servers); the wire.Stat* constants index them (ServerStats names them
+// instead). Servers may send more counters than wire.ClassicStats. The
+// servers are asked in parallel; if any fails, Stats returns the first
+// error in sharding order.
 func (c *Client) Stats(ctx context.Context) ([][]uint64, error) {
 	list, err := c.list()
 	if err != nil {
