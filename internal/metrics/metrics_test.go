@@ -127,7 +127,7 @@ func TestScrape(t *testing.T) {
 		"nmdb_cache_hits_total":   1,
 		"nmdb_cache_misses_total": 1,
 		"nmdb_db_misses_total":    1,
-		"nmdb_msg_tcp_total":      5,
+		"nmdb_msg_tcp_total":      6, // 5 requests and the stats request that opens the connection
 		"nmdb_objects_cached":     3,
 		"nmdb_evictions_total":    0,
 		"nmdb_open_connections":   1,
