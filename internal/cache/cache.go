@@ -195,36 +195,27 @@ func (c *Cache) Shard(key []byte) *Shard {
 
 // Len returns the number of objects cached now.
 func (c *Cache) Len() int {
-	n := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		n += sh.lru.Len()
-		sh.mu.Unlock()
-	}
-	return n
+	return int(c.sum(func(sh *Shard) uint64 { return uint64(sh.lru.Len()) }))
 }
 
 // Bytes returns the bytes counted for the objects cached now.
 func (c *Cache) Bytes() int64 {
-	var n int64
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		n += sh.bytes
-		sh.mu.Unlock()
-	}
-	return n
+	return int64(c.sum(func(sh *Shard) uint64 { return uint64(sh.bytes) }))
 }
 
 // Evictions returns how many objects left the cache to keep it within its
 // bounds (not counting deletions and replacements).
 func (c *Cache) Evictions() uint64 {
+	return c.sum(func(sh *Shard) uint64 { return sh.evictions })
+}
+
+// sum adds up f over the shards, each under its lock.
+func (c *Cache) sum(f func(*Shard) uint64) uint64 {
 	var n uint64
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		n += sh.evictions
+		n += f(sh)
 		sh.mu.Unlock()
 	}
 	return n
