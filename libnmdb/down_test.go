@@ -1,7 +1,6 @@
 package libnmdb_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nmdb-go/nmdb/internal/testkit"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
@@ -55,23 +55,9 @@ func runDaemon(v string) int {
 // is killed when the test ends.
 func startDaemon(t *testing.T, addr netip.AddrPort, dir string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), daemonEnv+"="+addr.String()+" "+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != addr.String() {
-		t.Fatalf("server process: %q, %v", line, err)
+	cmd, line := testkit.StartSelf(t, daemonEnv+"="+addr.String()+" "+dir)
+	if line != addr.String() {
+		t.Fatalf("server process: %q, want %s", line, addr)
 	}
 	return cmd
 }

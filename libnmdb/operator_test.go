@@ -2,11 +2,10 @@ package libnmdb_test
 
 import (
 	"errors"
-	"io"
-	"net"
 	"strings"
 	"testing"
 
+	"github.com/nmdb-go/nmdb/internal/testkit"
 	"github.com/nmdb-go/nmdb/libnmdb"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
@@ -39,36 +38,11 @@ func TestGetNoFill(t *testing.T) {
 	}
 }
 
-// fakeService listens on loopback and greets every connection with banner
-// (and otherwise reads and ignores), as a service that is not nmdb does.
-func fakeService(t *testing.T, banner string) *net.TCPAddr {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(banner))
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr)
-}
-
 // TestNotNMDB: a TCP server that answers with something else than nmdb
 // messages gets a plain error, not a message about a frame length.
 func TestNotNMDB(t *testing.T) {
 	for _, banner := range []string{"SSH-2.0-OpenSSH_9.2p1\r\n", "HTTP/1.1 400 Bad Request\r\n\r\n"} {
-		addr := fakeService(t, banner)
+		addr := testkit.Banner(t, banner)
 		c := newClient(t, libnmdb.Options{})
 		if err := c.AddTCPServer("127.0.0.1", addr.Port); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package nmdb
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nmdb-go/nmdb/internal/testkit"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
@@ -61,25 +61,8 @@ func runServerProcess(dir string) error {
 // it and its address; the process is killed when the test ends.
 func startServerProcess(t *testing.T, dir string) (*exec.Cmd, *testServer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serverDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("server process: %v", err)
-	}
-	return cmd, &testServer{t: t, tcp: line[:len(line)-1]}
+	cmd, line := testkit.StartSelf(t, serverDirEnv+"="+dir)
+	return cmd, &testServer{t: t, tcp: line}
 }
 
 // checkKeys reopens dir in this process and checks that every key holds

@@ -15,36 +15,16 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nmdb-go/nmdb/internal/testkit"
 	"github.com/nmdb-go/nmdb/internal/version"
 	"github.com/nmdb-go/nmdb/nmdb"
 	"github.com/nmdb-go/nmdb/nmdb/nmdbtest"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
 )
 
-// fakeService listens on loopback and greets every connection with banner,
-// as a service that is not nmdb does, and returns its address in the
-// command line's syntax.
+// fakeService is testkit.Banner in the command line's syntax.
 func fakeService(t *testing.T, banner string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(banner))
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return "tcp:" + l.Addr().String()
+	return "tcp:" + testkit.Banner(t, banner).String()
 }
 
 // deadServer returns the address of a loopback port nobody listens on.
