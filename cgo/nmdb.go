@@ -24,9 +24,10 @@
 // have no access to the caller's errno). Every call runs with the Go
 // client's default per-call timeout. The Go client is safe for concurrent
 // use, so one handle may be shared by threads; threads whose calls overlap
-// go on connections of their own (see linksPerServer). A call alone on its
-// connection waits for its reply in poll(2) on the calling thread
-// (libnmdb.Options.ThreadWait), as a C client's blocking read does.
+// go on connections of their own (see linksPerServer). A call sends its
+// request and waits for its reply in a blocking read on the calling
+// thread, on a connection of its own in blocking mode
+// (libnmdb.Options.ThreadWait), as a C client does.
 package main
 
 /*
@@ -87,8 +88,9 @@ const (
 func main() {}
 
 // A C thread in a call holds one of the runtime's GOMAXPROCS Ps, also
-// while it waits for a reply in poll(2) (libnmdb.Options.ThreadWait); a
-// thread calling in finds no P while all are held so, and sleeps until the
+// while it waits for a reply in a blocking read
+// (libnmdb.Options.ThreadWait); a thread calling in finds no P while all
+// are held so, and sleeps until the
 // runtime takes one back from a waiting thread, which can take
 // milliseconds. So the calls in progress are counted, and GOMAXPROCS is
 // raised (never lowered) to leave the Go side of the library Ps of its
@@ -235,8 +237,8 @@ func validPort(port C.int) bool {
 
 // linksPerServer is how many connections a handle keeps at most with each
 // server: threads whose calls overlap each wait alone on a connection of
-// their own, in poll(2) on their thread (libnmdb.Options.LinksPerServer),
-// as they would with a handle each, up to this many threads; more share.
+// their own, in a blocking read on their thread
+// (libnmdb.Options.LinksPerServer), as they would with a handle each, up to this many threads; more share.
 // Connections are opened only as that many calls overlap.
 const linksPerServer = 16
 

@@ -67,31 +67,33 @@ type Options struct {
 	// value is ShardingClassic, the classic C library's rule. Every
 	// client of a cluster must use the same one (see Sharding).
 	Sharding Sharding
-	// ThreadWait makes a call alone on its connection, whose context is
-	// never done (such as context.Background()), wait for its reply in a
-	// poll(2) system call on its own thread, as a C client's blocking
-	// read does, rather than in Go's network poller. It is meant for
-	// callers bound to their thread anyway, such as C threads calling
-	// into Go (the C library sets it): parked in the poller, such a
-	// caller's thread sleeps until another thread finds the reply and
-	// hands the call back, two thread switches more per call. Not for
-	// goroutines: a call waiting so keeps its P (see runtime.GOMAXPROCS)
-	// from other goroutines until the runtime takes it back, and with a
-	// server in the same process BenchmarkSeq took over ten times as
-	// long per call with it. Linux only; elsewhere it has no effect.
+	// ThreadWait makes a call whose context is never done (such as
+	// context.Background()) to a TCP or UDP server cost what a C client's
+	// call costs: it takes a connection of its own, in blocking mode,
+	// sends its request and waits for the reply in a blocking read, both
+	// on its own thread, rather than in Go's network poller. Up to
+	// LinksPerServer such connections are opened with each server, as
+	// calls overlap; a call that finds them all in use shares the
+	// server's multiplexed connection, as calls without ThreadWait do.
+	// It is meant for callers bound to their thread anyway, such as C
+	// threads calling into Go (the C library sets it): parked in the
+	// poller, such a caller's thread sleeps until another thread finds
+	// the reply and hands the call back, two thread switches more per
+	// call. Not for goroutines: a call waiting so holds a thread, and its
+	// P (see runtime.GOMAXPROCS) until the runtime takes it back. Linux
+	// only; elsewhere it has no effect. See blocking_linux.go.
 	ThreadWait bool
 	// LinksPerServer bounds the connections (or datagram sockets) the
 	// client keeps with each server; 0 or 1 means one, which every call
 	// to the server shares, replies matched to requests by id. With more,
 	// a call that finds the links in use by calls in flight goes on
 	// another one, connected when first needed, up to this many; only
-	// when all are in use do calls share one. Calls made at the same
-	// time by callers bound to their threads (see ThreadWait) then each
-	// wait alone on a link, as C clients with a connection each would.
-	// Goroutines do better sharing one link (see ThreadWait). Links once
-	// opened stay open until the client is closed, and are connected
-	// again after they break, as the first one is. At most
-	// MaxLinksPerServer.
+	// when all are in use do calls share one. Goroutines do better
+	// sharing one link. With ThreadWait, it bounds instead the
+	// connections in blocking mode, each carrying one call at a time, and
+	// the calls they leave over share one more. Links once opened stay
+	// open until the client is closed, and are connected again after they
+	// break, as the first one is. At most MaxLinksPerServer.
 	LinksPerServer int
 }
 
@@ -113,8 +115,9 @@ type Client struct {
 	// Counters for tests: calls that read their reply themselves, and
 	// times a caller woke the reader or the writer goroutine of a link.
 	direct, handoffs, writerWakes atomic.Uint64
-	// Waits of direct calls in poll(2) (Options.ThreadWait), for tests.
-	threadWaits atomic.Uint64
+	// Calls made on connections in blocking mode (Options.ThreadWait),
+	// for tests.
+	blocking atomic.Uint64
 }
 
 // New returns a client with no servers, configured by o; the zero Options
@@ -254,6 +257,9 @@ func (c *Client) addIP(tr wire.Transport, host string, port int) error {
 		s.dial = func(ctx context.Context) (transport, error) { return dialUDP(ap) }
 	case wire.SCTP:
 		s.dial = func(ctx context.Context) (transport, error) { return dialSCTP(ctx, ap) }
+	}
+	if c.opts.ThreadWait {
+		s.blk = newBlockPool(s, ap)
 	}
 	return c.add(s)
 }

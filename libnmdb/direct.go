@@ -24,16 +24,8 @@ import (
 // costs a wake-up, once per Timeout at most for calls under the default
 // timeout. A context that ends is watched by the link (watchAlone), which
 // then fails cl and wakes it from its read (kick).
-//
-// With Options.ThreadWait, a call whose context is never done waits in
-// poll(2) on its own thread instead, with no read deadline on the socket
-// (threadWait).
 func (c *Client) waitAlone(ctx context.Context, ln *link, cl *call, op wire.Op) error {
 	c.direct.Add(1)
-	var tw *threadWait
-	if cl.ctxDone == nil {
-		tw = ln.tw
-	}
 	var r wire.Reply
 	var next time.Time // when a datagram is repeated
 	interval := c.opts.RetryInterval
@@ -45,18 +37,11 @@ func (c *Client) waitAlone(ctx context.Context, ln *link, cl *call, op wire.Op) 
 		if cl.repeat && next.Before(wake) {
 			wake = next
 		}
-		var msg []byte
-		var err error
-		if tw != nil {
-			c.threadWaits.Add(1)
-			msg, err = tw.read(ln, &r, wake)
-		} else {
-			if ln.rdl.IsZero() || ln.rdl.After(wake) {
-				ln.rdl = wake
-				ln.t.setReadDeadline(wake)
-			}
-			msg, err = ln.readReply(&r)
+		if ln.rdl.IsZero() || ln.rdl.After(wake) {
+			ln.rdl = wake
+			ln.t.setReadDeadline(wake)
 		}
+		msg, err := ln.readReply(&r)
 		switch {
 		case err == nil:
 			ln.mu.Lock()
@@ -76,7 +61,7 @@ func (c *Client) waitAlone(ctx context.Context, ln *link, cl *call, op wire.Op) 
 			ln.rdl = time.Time{}
 			now := time.Now()
 			if !now.Before(cl.until) {
-				err := c.timeoutErr(ln, op, cl.repeat, context.DeadlineExceeded)
+				err := c.timeoutErr(ln.s, op, cl.repeat, context.DeadlineExceeded)
 				if !ln.forget(cl) {
 					<-cl.done // failed, or answered, just now
 					err = c.callErr(ctx, ln, op, cl.repeat, cl.err)

@@ -8,7 +8,8 @@ import (
 )
 
 // TestDirectPathNoAllocations: a call alone on its link allocates
-// nothing, over TCP and UDP, also when it waits in poll(2) (ThreadWait).
+// nothing, over TCP and UDP, also on a connection in blocking mode
+// (ThreadWait).
 func TestDirectPathNoAllocations(t *testing.T) {
 	for _, o := range []struct {
 		network    string
@@ -28,6 +29,9 @@ func TestDirectPathNoAllocations(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+		if o.threadWait && c.blocking.Load() == 0 {
+			t.Errorf("%s, ThreadWait: no call went on a connection in blocking mode", network)
+		}
 		if allocs != 0 {
 			t.Errorf("%s, ThreadWait %v: %.1f allocations per set and get alone, want 0", network, o.threadWait, allocs)
 		}

@@ -28,11 +28,11 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 		return nil, r, fmt.Errorf("nmdb: %v on %s: %w", req.Op, s.name, err)
 	}
 	repeat := safe && s.retry
-	cl := c.getCall()
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(c.opts.Timeout)
 	}
+	cl := c.getCall()
 	cl.ctx, cl.until, cl.repeat = ctx, deadline, repeat
 	if !repeat {
 		cl.ctxDone = ctx.Done()
@@ -73,6 +73,12 @@ func (c *Client) exec(ctx context.Context, s *server, req *wire.Request, safe bo
 		err = c.wait(ctx, ln, cl, req.Op)
 	}
 	s.unpick(ln)
+	return c.result(s, req, cl, r, err)
+}
+
+// result decodes the reply to req in cl, or reports err, how the call
+// failed.
+func (c *Client) result(s *server, req *wire.Request, cl *call, r wire.Reply, err error) (*call, wire.Reply, error) {
 	if err == nil {
 		err = wire.DecodeReply(cl.msg, &r)
 	}
@@ -112,7 +118,7 @@ func (c *Client) wait(ctx context.Context, ln *link, cl *call, op wire.Op) error
 func (c *Client) callErr(ctx context.Context, ln *link, op wire.Op, repeated bool, err error) error {
 	switch err {
 	case errExpired:
-		err = c.timeoutErr(ln, op, repeated, context.DeadlineExceeded)
+		err = c.timeoutErr(ln.s, op, repeated, context.DeadlineExceeded)
 	case errCtxDone:
 		err = ctx.Err()
 		if err == nil {
@@ -121,7 +127,7 @@ func (c *Client) callErr(ctx context.Context, ln *link, op wire.Op, repeated boo
 			err = context.Canceled
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = c.timeoutErr(ln, op, repeated, err)
+			err = c.timeoutErr(ln.s, op, repeated, err)
 		}
 	}
 	return err
@@ -140,7 +146,7 @@ func (c *Client) waitRepeating(ctx context.Context, ln *link, cl *call, deadline
 	for {
 		d := time.Until(deadline)
 		if d <= 0 {
-			return c.giveUp(ln, cl, c.timeoutErr(ln, op, repeat, context.DeadlineExceeded))
+			return c.giveUp(ln, cl, c.timeoutErr(ln.s, op, repeat, context.DeadlineExceeded))
 		}
 		if interval < d {
 			d = interval
@@ -154,7 +160,7 @@ func (c *Client) waitRepeating(ctx context.Context, ln *link, cl *call, deadline
 			cl.timer.Stop()
 			err := ctx.Err()
 			if errors.Is(err, context.DeadlineExceeded) {
-				err = c.timeoutErr(ln, op, repeat, err)
+				err = c.timeoutErr(ln.s, op, repeat, err)
 			}
 			return c.giveUp(ln, cl, err)
 		case <-cl.timer.C:
@@ -166,9 +172,9 @@ func (c *Client) waitRepeating(ctx context.Context, ln *link, cl *call, deadline
 	}
 }
 
-// timeoutErr explains a call that got no reply in time.
-func (c *Client) timeoutErr(ln *link, op wire.Op, repeated bool, err error) error {
-	if ln.s.retry && !repeated {
+// timeoutErr explains a call to s that got no reply in time.
+func (c *Client) timeoutErr(s *server, op wire.Op, repeated bool, err error) error {
+	if s.retry && !repeated {
 		return fmt.Errorf("no reply before the deadline; a lost %v is not repeated since it is not safe to repeat: %w", op, err)
 	}
 	return fmt.Errorf("no reply before the deadline: %w", err)

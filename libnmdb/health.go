@@ -163,8 +163,24 @@ func (c *Client) roundTrip(ctx context.Context, s *server, req *wire.Request, sa
 	return cl, r, err
 }
 
-// execOne is exec, one request at a time to a classic stream server.
+// execOne is exec, one request at a time to a classic stream server. A
+// call whose context is never done goes on a connection in blocking mode
+// of its own when there is one (Options.ThreadWait), one request at a
+// time on it.
 func (c *Client) execOne(ctx context.Context, s *server, req *wire.Request, safe bool) (*call, wire.Reply, error) {
+	if s.blk != nil && ctx.Done() == nil {
+		if _, err := wire.RequestSize(req); err != nil {
+			return nil, wire.Reply{}, fmt.Errorf("nmdb: %v: %w", req.Op, err)
+		}
+		now := time.Now()
+		until := now.Add(c.opts.Timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(until) {
+			until = d
+		}
+		if cl, handled, err := c.execBlocking(s, req, safe, now, until); handled {
+			return c.result(s, req, cl, wire.Reply{}, err)
+		}
+	}
 	if !s.stream {
 		return c.exec(ctx, s, req, safe)
 	}

@@ -53,7 +53,6 @@ type link struct {
 	loopReads bool          // the reader goroutine reads; under mu
 	rwake     chan struct{} // the reader goroutine takes over reading
 	rdl       time.Time     // the read deadline as the reader last set it
-	tw        *threadWait   // Options.ThreadWait: how direct calls wait; nil: in Go's poller
 
 	// The link watches one context at a time, one that several calls
 	// share (a context many goroutines use, or one a goroutine makes

@@ -17,7 +17,9 @@ import (
 // unpick once done with it.
 func (s *server) pick(ctx context.Context) (*link, error) {
 	ln, err := s.link(ctx)
-	if err != nil || s.c.opts.LinksPerServer <= 1 {
+	if err != nil || s.c.opts.LinksPerServer <= 1 || s.blk != nil {
+		// With connections in blocking mode, the calls they leave over
+		// share the first link.
 		return ln, err
 	}
 	if ln.users.CompareAndSwap(0, 1) {
@@ -41,7 +43,7 @@ func (s *server) pick(ctx context.Context) (*link, error) {
 
 // unpick hands back a link that pick returned.
 func (s *server) unpick(ln *link) {
-	if s.c.opts.LinksPerServer > 1 {
+	if s.c.opts.LinksPerServer > 1 && s.blk == nil {
 		ln.users.Add(-1)
 	}
 }

@@ -38,6 +38,10 @@ type server struct {
 	closed bool       // under mu
 	cur    atomic.Pointer[link]
 	more   atomic.Pointer[[]atomic.Pointer[link]] // Options.LinksPerServer > 1: links after cur (links.go)
+
+	// blk holds the connections in blocking mode of a client with
+	// Options.ThreadWait (blocking_linux.go); nil: none.
+	blk *blockPool
 }
 
 // link returns a live link, dialling the server if there is none or
@@ -86,9 +90,6 @@ func (s *server) open(ctx context.Context) (*link, error) {
 		s.single.Store(!many)
 	}
 	ln := &link{s: s, t: t, slots: make([]*call, minSlots), quit: make(chan struct{}), rwake: make(chan struct{}, 1)}
-	if s.c.opts.ThreadWait {
-		ln.tw = newThreadWait(t)
-	}
 	if s.stream {
 		ln.wake = make(chan struct{}, 1)
 		go ln.writeLoop()
@@ -102,6 +103,9 @@ func (s *server) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	if s.blk != nil {
+		s.blk.close()
+	}
 	if ln := s.cur.Load(); ln != nil {
 		ln.fail(ErrClosed)
 	}

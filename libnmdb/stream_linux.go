@@ -54,8 +54,6 @@ func (s *rawStream) Read(p []byte) (int, error) {
 	n, err := s.rop.Recvfrom(s.rc)
 	s.rop.Buf = nil
 	switch {
-	case err == syscall.EAGAIN:
-		return 0, errWouldBlock // rop.NoWait (see threadWait)
 	case err != nil:
 		return 0, s.opError("read", err)
 	case n == 0:

@@ -112,9 +112,6 @@ type msgSocket interface {
 type msgConn struct {
 	sock msgSocket
 	buf  []byte
-	// nb, when set, reads the socket in place of sock without waiting
-	// (see threadWait).
-	nb interface{ Read(p []byte) (int, error) }
 }
 
 func newMsgConn(sock msgSocket) *msgConn {
@@ -133,13 +130,7 @@ func dialUDP(ap netip.AddrPort) (transport, error) {
 // can be.
 func (t *msgConn) readMsg() ([]byte, error) {
 	for {
-		var n int
-		var err error
-		if t.nb != nil {
-			n, err = t.nb.Read(t.buf)
-		} else {
-			n, err = t.sock.Read(t.buf)
-		}
+		n, err := t.sock.Read(t.buf)
 		if err != nil {
 			return nil, err
 		}

@@ -2,8 +2,9 @@
  * alone.c - calls made one at a time, by one thread and then by 4 threads
  * each with a handle of its own: every call is alone on its connection.
  * run.sh runs it under strace -f -c to count the system calls: each call
- * waits for its reply in poll(2) on the calling thread, so that there is
- * one ppoll per call, and no thread of the runtime is woken per call.
+ * sends its request and waits for its reply in a blocking read on the
+ * calling thread, so that there is one send and one read per call, no
+ * poll, and no thread of the runtime is woken per call.
  *
  * usage: alone PORT CALLS      (a server on 127.0.0.1, TCP)
  * Build: cc alone.c -lnmdb

@@ -221,20 +221,27 @@ echo "# daemons on ports $port1 (TCP and UDP), $port2, $roport (read-only); $dea
 run api ./api "$port1" "$port2" "$roport" "$deadport"
 run api-static ./api-static "$port1" "$port2" "$roport" "$deadport"
 run threads ./threads "$port1"
-# A call alone on its connection waits for its reply in poll(2) on the
-# calling thread, as a plain C client's blocking read does: one ppoll per
-# call (a wait in Go's poller makes none), and no thread of the runtime
-# woken per call: futex and epoll_pwait calls, which a wait in Go's poller
-# makes whenever the reply is not there yet, and a read deadline's timer
-# on every reply, stay well under one per call (what is left is the
-# runtime's own: its monitor preempts a C thread's goroutine every 10 ms).
-# Counted with strace over 5 x 4000 calls.
+# A call costs what a plain C client's costs: one send and one blocking
+# read on the calling thread, on a connection of its own in blocking mode
+# (libnmdb.Options.ThreadWait): no poll before the read, and no thread of
+# the runtime woken per call: futex and epoll_pwait calls, which a wait in
+# Go's poller makes whenever the reply is not there yet, stay well under
+# one per call (what is left is the runtime's own, and the calls yielding
+# their P every few milliseconds; see libnmdb/blocking_linux.go). Counted
+# with strace over 5 x 4000 calls: 20000 calls, a set and a get each.
 if command -v strace >/dev/null && strace -f -c -o /dev/null true 2>/dev/null; then
 	run alone strace -f -c -o "$tmp/alone.strace" ./alone "$port1" 4000
-	polls=$(awk '$NF == "ppoll" || $NF == "poll" {n += $4} END {print n + 0}' "$tmp/alone.strace")
-	wakes=$(awk '$NF == "futex" || $NF == "epoll_pwait" || $NF == "epoll_wait" {n += $4} END {print n + 0}' "$tmp/alone.strace")
-	check "alone: calls alone wait in poll(2) on their thread ($polls polls for 20000 calls)" \
-		test "$polls" -ge 20000
+	count() { awk -v re="$1" '$NF ~ re {n += $4} END {print n + 0}' "$tmp/alone.strace"; }
+	polls=$(count '^(ppoll|poll|select|pselect6)$')
+	sends=$(count '^(sendto|sendmsg)$')
+	reads=$(count '^(read|recvfrom|recvmsg)$')
+	wakes=$(count '^(futex|epoll_pwait|epoll_wait)$')
+	check "alone: calls wait in a blocking read, not in poll(2) ($polls polls for 20000 calls)" \
+		test "$polls" -lt 100
+	check "alone: one send per call ($sends for 20000 calls)" \
+		test "$sends" -ge 20000 -a "$sends" -lt 20400
+	check "alone: one read per call ($reads for 20000 calls)" \
+		test "$reads" -ge 20000 -a "$reads" -lt 20400
 	check "alone: calls alone wake no other thread ($wakes futex and epoll_pwait calls for 20000 calls, fewer than 10000 wanted)" \
 		test "$wakes" -lt 10000
 else

@@ -174,32 +174,3 @@ func TestOpDatagrams(t *testing.T) {
 		t.Fatalf("%v allocations per exchange, want 0", n)
 	}
 }
-
-// TestThreadWait checks Readable on a connected TCP socket: nothing to
-// read (the wait ends), data, then the peer's end of the stream.
-func TestThreadWait(t *testing.T) {
-	a, b := tcpPair(t)
-	rc := rawConn(t, a)
-	var w ThreadWait
-	if ok, err := w.Readable(rc, time.Millisecond); ok || err != nil {
-		t.Fatalf("Readable with nothing sent: %v, %v; want false, nil", ok, err)
-	}
-	if _, err := b.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := w.Readable(rc, time.Minute); !ok || err != nil {
-		t.Fatalf("Readable with data sent: %v, %v; want true, nil", ok, err)
-	}
-	b.Close()
-	op := &Op{Buf: make([]byte, 8)}
-	if n, err := op.Recvfrom(rc); n != 1 || err != nil {
-		t.Fatalf("Recvfrom: %d, %v", n, err)
-	}
-	if ok, err := w.Readable(rc, time.Minute); !ok || err != nil {
-		t.Fatalf("Readable after the peer closed: %v, %v; want true, nil", ok, err)
-	}
-	a.Close()
-	if _, err := w.Readable(rc, time.Minute); err == nil {
-		t.Fatal("Readable on a closed socket: no error")
-	}
-}

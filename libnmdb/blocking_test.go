@@ -1,0 +1,177 @@
+//go:build linux
+
+package libnmdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nmdb-go/nmdb/nmdb/wire"
+)
+
+// TestBlockingConns: with ThreadWait, calls made at the same time each go
+// on a connection of their own in blocking mode, up to
+// Options.LinksPerServer; the calls left over share the server's one
+// multiplexed link. The connections are kept for the next calls.
+func TestBlockingConns(t *testing.T) {
+	const callers = 4
+	for _, links := range []int{0, 1, 2, callers, 8} {
+		t.Run(fmt.Sprintf("LinksPerServer=%d", links), func(t *testing.T) {
+			port, conns := replyInBatches(t, callers)
+			c := New(Options{Timeout: 10 * time.Second, ThreadWait: true, LinksPerServer: links})
+			defer c.Close()
+			if err := c.AddTCPServer("127.0.0.1", port); err != nil {
+				t.Fatal(err)
+			}
+			blocking := min(max(links, 1), callers)
+			shared := callers - blocking
+			wantConns := blocking
+			if shared > 0 {
+				wantConns++ // the multiplexed link
+			}
+			for round := 1; round <= 2; round++ {
+				errs := make(chan error, callers)
+				for i := range callers {
+					go func() {
+						k := fmt.Appendf(nil, "k%d", i)
+						v, err := c.Get(context.Background(), k)
+						if err == nil && string(v) != string(k) {
+							err = fmt.Errorf("get %s = %q", k, v)
+						}
+						errs <- err
+					}()
+				}
+				for range callers {
+					if err := <-errs; err != nil {
+						t.Fatal(err)
+					}
+				}
+				// No reply comes before every request is in, so the
+				// calls were all in flight at once.
+				if n := conns.Load(); n != int32(wantConns) {
+					t.Errorf("round %d: %d connections, want %d", round, n, wantConns)
+				}
+				if b := c.blocking.Load(); b != uint64(round*blocking) {
+					t.Errorf("round %d: %d calls in blocking mode, want %d", round, b, round*blocking)
+				}
+				wantDirect := 0
+				if shared > 0 {
+					wantDirect = round // the first call on the shared link
+				}
+				if d := c.direct.Load(); d != uint64(wantDirect) {
+					t.Errorf("round %d: %d direct calls, want %d", round, d, wantDirect)
+				}
+			}
+		})
+	}
+}
+
+// TestBlockingConnBroken: a connection in blocking mode that breaks fails
+// its call with ErrConnLost and is closed; the next call connects again.
+// After Close, the connections are closed and calls fail with ErrClosed.
+func TestBlockingConnBroken(t *testing.T) {
+	// Backoff -1: the server is not marked down after the failure.
+	c, _ := directClient(t, "tcp", Options{ThreadWait: true, Backoff: -1})
+	ctx := context.Background()
+	if err := c.CacheSet(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	p := (*c.servers.Load())[0].blk
+	p.mu.Lock()
+	if len(p.idle) != 1 || p.open != 1 {
+		t.Fatalf("after one call: %d idle of %d open, want 1 of 1", len(p.idle), p.open)
+	}
+	fd := p.idle[0].fd
+	p.mu.Unlock()
+	// Broken: sending fails (EPIPE), as on a connection the server reset.
+	if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CacheGet(ctx, []byte("k")); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("get on a broken connection: %v, want ErrConnLost", err)
+	}
+	p.mu.Lock()
+	if len(p.idle) != 0 || p.open != 0 {
+		t.Errorf("after the failure: %d idle of %d open, want none", len(p.idle), p.open)
+	}
+	p.mu.Unlock()
+	if v, err := c.CacheGet(ctx, []byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("get after the failure: %q, %v", v, err)
+	}
+	if b := c.blocking.Load(); b != 3 {
+		t.Errorf("%d calls in blocking mode, want 3", b)
+	}
+	c.Close()
+	p.mu.Lock()
+	if len(p.idle) != 0 || p.open != 0 {
+		t.Errorf("after Close: %d idle of %d open, want none", len(p.idle), p.open)
+	}
+	p.mu.Unlock()
+	if _, err := c.CacheGet(ctx, []byte("k")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("get after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestBlockingLateDatagram: over UDP, a reply that comes after its call
+// timed out is told apart by its id: the next call on the same socket
+// gets its own reply, not the late one.
+func TestBlockingLateDatagram(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	timedOut := make(chan struct{})
+	go func() {
+		buf := make([]byte, wire.MaxMessage)
+		var held []byte
+		for i := 0; ; i++ {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var req wire.Request
+			if wire.DecodeRequest(buf[:n], &req) != nil {
+				continue
+			}
+			reply := wire.AppendValue(nil, req.ID, wire.CodeCacheHit, req.Key)
+			if i == 0 {
+				held = reply // answered after the call timed out
+				continue
+			}
+			<-timedOut
+			if held != nil {
+				pc.WriteTo(held, from)
+				held = nil
+			}
+			pc.WriteTo(reply, from)
+		}
+	}()
+	c := New(Options{ThreadWait: true, Timeout: 100 * time.Millisecond, RetryInterval: time.Second, Backoff: -1})
+	t.Cleanup(func() { c.Close() })
+	if err := c.AddUDPServer("127.0.0.1", pc.LocalAddr().(*net.UDPAddr).Port); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// A cas is not repeated: the request is sent once.
+	if err := c.CAS(ctx, []byte("first"), []byte("a"), []byte("b")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first call: %v, want a timeout", err)
+	}
+	close(timedOut)
+	v, err := c.CacheGet(ctx, []byte("second"))
+	if err != nil || string(v) != "second" {
+		t.Fatalf("second call: %q, %v; want its own reply", v, err)
+	}
+	p := (*c.servers.Load())[0].blk
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open != 1 {
+		t.Errorf("%d sockets open, want the one kept after the timeout", p.open)
+	}
+}
