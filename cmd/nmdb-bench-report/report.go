@@ -179,8 +179,11 @@ func fmtValue(metric string, r *benchresult.Result) string {
 	if r == nil {
 		return "-"
 	}
-	if metric == "rss" {
+	switch metric {
+	case "rss":
 		return fmt.Sprintf("%.1f MiB", float64(r.RSSKiB)/1024)
+	case "runs":
+		return fmt.Sprintf("%.1f runs/s", r.OpsPerSec)
 	}
 	return fmt.Sprintf("%.0f/s", r.OpsPerSec)
 }
@@ -235,8 +238,13 @@ func writeDetails(w io.Writer, rs []*benchresult.Result) error {
 			continue
 		}
 		shape := fmt.Sprintf("procs=%d conns=%d depth=%d", r.Procs, r.Conns, r.Depth)
-		if r.Client == "lib" {
+		switch {
+		case r.Metric == "runs":
+			shape = "runs of a program, one at a time"
+		case r.Client == "lib":
 			shape = fmt.Sprintf("procs=%d clients=%d goroutines=%d", r.Procs, r.Conns, r.Goroutines)
+		case r.Client == "clib":
+			shape = fmt.Sprintf("procs=%d handles=%d threads=%d", r.Procs, r.Conns, r.Threads)
 		}
 		if _, err := fmt.Fprintf(w, "%-4s %s  [%s %s client=%s mode=%s %s gets=%.2f]\n",
 			r.Row, r.Describe(), r.Target, r.Transport, r.Client, r.Mode, shape, r.Gets); err != nil {

@@ -15,13 +15,15 @@ func TestReportTable(t *testing.T) {
 		{Row: "5", Test: "memory", Name: "nmdb", Role: "nmdb", Goal: "<= 1.0", Metric: "rss", RSSKiB: 300 * 1024},
 		{Row: "5", Name: "memcached", Role: "peer", Metric: "rss", RSSKiB: 200 * 1024},
 		{Row: "5", Name: "redis", Role: "peer", Metric: "rss", RSSKiB: 250 * 1024},
+		{Row: "7", Test: "start", Name: "C library", Role: "nmdb", Goal: ">= 0.5", Metric: "runs", OpsPerSec: 30, Ops: 90},
+		{Row: "7", Name: "raw C", Role: "peer", Metric: "runs", OpsPerSec: 120, Ops: 360},
 	}
 	var b strings.Builder
 	if err := writeTable(&b, rs); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"1.50x", "memcached tcp", "yes", "300.0 MiB", "1.50x", "NO"} {
+	for _, want := range []string{"1.50x", "memcached tcp", "yes", "300.0 MiB", "1.50x", "NO", "30.0 runs/s", "120.0 runs/s", "0.25x"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -9,20 +9,30 @@
  * nmdb-bench's results.
  *
  *   rawloop -a HOST:PORT -o get|set -t SECS -w WARMUP -k KEYS -K KEYSIZE
- *           -v VALSIZE -r ROW -R ROLE -n NAME -f RESULTFILE
+ *           -v VALSIZE -r ROW -R ROLE -n NAME -f RESULTFILE [-p PROCS]
+ *   rawloop -1 -a HOST:PORT -o get|set [-k KEYS -K KEYSIZE -v VALSIZE]
+ *
+ * -p PROCS runs that many processes, each with its own connection, which
+ * start together; the result line adds them up. -1 connects, makes one
+ * request and exits (0 when it succeeded), as the smallest C program that
+ * uses nmdb does: the reference for a program's start cost.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "cbench.h"
 
 enum {
 	VERSION = 1,
@@ -34,7 +44,7 @@ enum {
 	CODE_OK = 0x803,
 	PREFIX = 4,
 	MAX_MESSAGE = 64 * 1024,
-	HIST_US = 100000, /* latencies up to 100 ms, 1 us apart */
+	MAX_PROCS = 256,
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -50,32 +60,10 @@ static uint32_t get32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
 	perror(what);
 	exit(1);
-}
-
-/* format_key writes key number i: "key:" and digits filling len bytes
- * (digits only for keys shorter than 5 bytes). */
-static void format_key(unsigned char *dst, int len, uint64_t i)
-{
-	int start = 0;
-	if (len > 4) {
-		memcpy(dst, "key:", 4);
-		start = 4;
-	}
-	for (int j = len - 1; j >= start; j--) {
-		dst[j] = '0' + i % 10;
-		i /= 10;
-	}
 }
 
 static int dial(const char *addr)
@@ -150,15 +138,160 @@ static uint32_t roundtrip(int fd, const unsigned char *req, size_t n, uint32_t i
 	}
 }
 
-static double percentile(const uint32_t *hist, uint64_t total, double q)
+/* A request frame whose key changes from one request to the next. */
+struct request {
+	unsigned char *buf, *key;
+	size_t n;
+	uint32_t id;
+};
+
+static void request_init(struct request *r, int get, long keysize, long valsize)
 {
-	uint64_t want = (uint64_t)(q * total), seen = 0;
-	for (int i = 0; i < HIST_US; i++) {
-		seen += hist[i];
-		if (seen > want)
-			return i + 0.5;
+	r->buf = malloc(PREFIX + 16 + keysize + valsize);
+	if (!r->buf)
+		die("malloc");
+	r->n = PREFIX + 8 + 4 + (get ? 0 : 4) + keysize + (get ? 0 : valsize);
+	r->id = 0;
+	put32(r->buf, r->n);
+	put32(r->buf + PREFIX + 4, (uint32_t)(get ? OP_GET : OP_SET) << 16 | FLAG_CACHE_ONLY);
+	put32(r->buf + PREFIX + 8, keysize);
+	r->key = r->buf + PREFIX + 12;
+	if (!get) {
+		put32(r->buf + PREFIX + 12, valsize);
+		r->key += 4;
+		memset(r->key + keysize, 'v', valsize);
 	}
-	return HIST_US;
+}
+
+/* request_next sets the key and a new id. */
+static void request_next(struct request *r, long keysize, uint64_t key)
+{
+	cbench_key(r->key, keysize, key);
+	r->id = (r->id + 1) & 0x0FFFFFFF;
+	if (r->id == 0)
+		r->id = 1;
+	put32(r->buf + PREFIX, (uint32_t)VERSION << 28 | r->id);
+}
+
+/* run is one process's loop on its own connection fd: requests until
+ * warmup + secs seconds from now, those after warmup counted in t. */
+static void run(int fd, struct cbench_tally *t, int get, long keys, long keysize, long valsize,
+		double warmup, double secs)
+{
+	struct request req;
+	request_init(&req, get, keysize, valsize);
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	double start = cbench_now(), measure = start + warmup, end = measure + secs;
+	for (;;) {
+		request_next(&req, keysize, cbench_rand(&rng) % (uint64_t)keys);
+		double t0 = cbench_now();
+		if (t0 >= end)
+			break;
+		uint32_t code = roundtrip(fd, req.buf, req.n, req.id);
+		if (t0 < measure)
+			continue;
+		cbench_record(t, (cbench_now() - t0) * 1e6);
+		if (code == CODE_CACHE_HIT)
+			t->hits++;
+		else if (code == CODE_CACHE_MISS)
+			t->misses++;
+		else if (code != CODE_OK)
+			t->errs++;
+	}
+	free(req.buf);
+}
+
+/* once makes one request of a fresh connection: 0 when it succeeded (a
+ * miss is a success for a get). */
+static int once(const char *addr, int get, long keys, long keysize, long valsize)
+{
+	int fd = dial(addr);
+	struct request req;
+	request_init(&req, get, keysize, valsize);
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	request_next(&req, keysize, cbench_rand(&rng) % (uint64_t)keys);
+	uint32_t code = roundtrip(fd, req.buf, req.n, req.id);
+	close(fd);
+	free(req.buf);
+	if (code == CODE_OK || code == CODE_CACHE_HIT || code == CODE_CACHE_MISS)
+		return 0;
+	fprintf(stderr, "rawloop: reply code 0x%x\n", code);
+	return 1;
+}
+
+/* readall reads n bytes: 0, or -1 at the end of the file or an error. */
+static int readall(int fd, void *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p = (char *)p + r;
+		n -= r;
+	}
+	return 0;
+}
+
+/* runprocs runs procs processes, each with a connection of its own; they
+ * connect first and start their loops together. Their tallies are added
+ * into t; it fails if any process failed. */
+static int runprocs(int procs, const char *addr, struct cbench_tally *t, int get, long keys,
+		    long keysize, long valsize, double warmup, double secs)
+{
+	struct cbench_tally *shared = mmap(NULL, procs * sizeof(*shared), PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		die("mmap");
+	int ready[2], go[2];
+	if (pipe(ready) < 0 || pipe(go) < 0)
+		die("pipe");
+	pid_t pids[MAX_PROCS];
+	for (int i = 0; i < procs; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			die("fork");
+		if (pids[i] == 0) {
+			close(ready[0]);
+			close(go[1]);
+			int fd = dial(addr);
+			char c = 1;
+			if (write(ready[1], &c, 1) != 1)
+				die("write");
+			/* Start when the parent closes the pipe. */
+			while (read(go[0], &c, 1) < 0 && errno == EINTR)
+				;
+			run(fd, &shared[i], get, keys, keysize, valsize, warmup, secs);
+			close(fd);
+			_exit(0);
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	char buf[MAX_PROCS];
+	if (readall(ready[0], buf, procs) < 0) {
+		fprintf(stderr, "rawloop: a process ended before it was ready\n");
+		for (int i = 0; i < procs; i++)
+			kill(pids[i], SIGKILL);
+		for (int i = 0; i < procs; i++)
+			waitpid(pids[i], NULL, 0);
+		exit(1);
+	}
+	close(go[1]);
+	close(ready[0]);
+	int failed = 0;
+	for (int i = 0; i < procs; i++) {
+		int st;
+		while (waitpid(pids[i], &st, 0) < 0)
+			if (errno != EINTR)
+				die("waitpid");
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			failed = 1;
+		cbench_merge(t, &shared[i]);
+	}
+	munmap(shared, procs * sizeof(*shared));
+	return failed;
 }
 
 int main(int argc, char **argv)
@@ -166,10 +299,11 @@ int main(int argc, char **argv)
 	const char *addr = "127.0.0.1:26010", *op = "get", *row = "", *role = "peer",
 		   *name = "raw C loop", *out = NULL;
 	double secs = 5, warmup = 1;
-	long keys = 1000, keysize = 16, valsize = 64;
-	int c;
-	while ((c = getopt(argc, argv, "a:o:t:w:k:K:v:r:R:n:f:")) != -1) {
+	long keys = 1000, keysize = 16, valsize = 64, procs = 1;
+	int one = 0, c;
+	while ((c = getopt(argc, argv, "1a:o:t:w:k:K:v:r:R:n:f:p:")) != -1) {
 		switch (c) {
+		case '1': one = 1; break;
 		case 'a': addr = optarg; break;
 		case 'o': op = optarg; break;
 		case 't': secs = atof(optarg); break;
@@ -181,80 +315,43 @@ int main(int argc, char **argv)
 		case 'R': role = optarg; break;
 		case 'n': name = optarg; break;
 		case 'f': out = optarg; break;
+		case 'p': procs = atol(optarg); break;
 		default:
 			fprintf(stderr, "usage: rawloop -a HOST:PORT -o get|set -t SECS -w WARMUP "
-					"-k KEYS -K KEYSIZE -v VALSIZE -r ROW -R ROLE -n NAME -f FILE\n");
+					"-k KEYS -K KEYSIZE -v VALSIZE -r ROW -R ROLE -n NAME -f FILE "
+					"[-p PROCS]\n"
+					"       rawloop -1 -a HOST:PORT -o get|set [-k KEYS -K KEYSIZE "
+					"-v VALSIZE]\n");
 			return 2;
 		}
 	}
 	int get = strcmp(op, "get") == 0;
 	if ((!get && strcmp(op, "set") != 0) || keys < 1 || keysize < 1 || keysize > 250 ||
-	    valsize < 0 || valsize > 60000 || secs <= 0) {
+	    valsize < 0 || valsize > 60000 || secs <= 0 || warmup < 0 || procs < 1 ||
+	    procs > MAX_PROCS || optind != argc) {
 		fprintf(stderr, "rawloop: bad arguments\n");
 		return 2;
 	}
-	int fd = dial(addr);
-	static uint32_t hist[HIST_US];
-	unsigned char *req = malloc(PREFIX + 16 + keysize + valsize);
-	if (!req)
-		die("malloc");
-	/* The parts of the request that do not change. */
-	size_t n = PREFIX + 8 + 4 + (get ? 0 : 4) + keysize + (get ? 0 : valsize);
-	put32(req, n);
-	put32(req + PREFIX + 4, (uint32_t)(get ? OP_GET : OP_SET) << 16 | FLAG_CACHE_ONLY);
-	put32(req + PREFIX + 8, keysize);
-	unsigned char *key = req + PREFIX + 12;
-	if (!get) {
-		put32(req + PREFIX + 12, valsize);
-		key += 4;
-		memset(key + keysize, 'v', valsize);
+	if (one)
+		return once(addr, get, keys, keysize, valsize);
+	struct cbench_tally *t = cbench_tally_new();
+	int failed = 0;
+	if (procs == 1) {
+		int fd = dial(addr);
+		run(fd, t, get, keys, keysize, valsize, warmup, secs);
+		close(fd);
+	} else {
+		failed = runprocs(procs, addr, t, get, keys, keysize, valsize, warmup, secs);
 	}
-	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid(), ops = 0, hits = 0, misses = 0, errs = 0;
-	uint32_t id = 0;
-	double start = now(), measure = start + warmup, end = measure + secs;
-	for (;;) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		format_key(key, keysize, rng % (uint64_t)keys);
-		id = (id + 1) & 0x0FFFFFFF;
-		if (id == 0)
-			id = 1;
-		put32(req + PREFIX, (uint32_t)VERSION << 28 | id);
-		double t0 = now();
-		if (t0 >= end)
-			break;
-		uint32_t code = roundtrip(fd, req, n, id);
-		if (t0 < measure)
-			continue;
-		double us = (now() - t0) * 1e6;
-		hist[us < HIST_US ? (int)us : HIST_US - 1]++;
-		ops++;
-		if (code == CODE_CACHE_HIT)
-			hits++;
-		else if (code == CODE_CACHE_MISS)
-			misses++;
-		else if (code != CODE_OK)
-			errs++;
+	struct cbench_labels l = {
+		.row = row, .name = name, .role = role, .metric = "ops", .client = "raw-c",
+		.procs = procs, .conns = procs, .threads = 0, .get = get,
+		.keysize = keysize, .valsize = valsize, .keys = keys,
+	};
+	cbench_report("rawloop", out, &l, t, secs);
+	if (failed) {
+		fprintf(stderr, "rawloop: a process failed\n");
+		return 1;
 	}
-	close(fd);
-	double p50 = percentile(hist, ops, 0.5), p99 = percentile(hist, ops, 0.99),
-	       p999 = percentile(hist, ops, 0.999);
-	char line[1024];
-	snprintf(line, sizeof(line),
-		 "{\"row\":\"%s\",\"name\":\"%s\",\"role\":\"%s\",\"metric\":\"ops\",\"target\":\"nmdb\","
-		 "\"transport\":\"tcp\",\"client\":\"raw-c\",\"mode\":\"cache\",\"procs\":1,\"conns\":1,"
-		 "\"depth\":1,\"gets\":%d,\"keysize\":%ld,\"valsize\":%ld,\"keys\":%ld,\"ops\":%llu,"
-		 "\"hits\":%llu,\"misses\":%llu,\"errors\":%llu,\"lost\":0,\"secs\":%.3f,"
-		 "\"ops_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
-		 row, name, role, get, keysize, valsize, keys, (unsigned long long)ops,
-		 (unsigned long long)hits, (unsigned long long)misses, (unsigned long long)errs, secs,
-		 ops / secs, p50, p99, p999);
-	fputs(line, stdout);
-	if (out) {
-		FILE *f = fopen(out, "a");
-		if (!f || fputs(line, f) < 0 || fclose(f) != 0)
-			die(out);
-	}
-	return errs ? 1 : 0;
+	return t->errs ? 1 : 0;
 }

@@ -28,6 +28,7 @@ type Result struct {
 	Conns      int     `json:"conns"`
 	Depth      int     `json:"depth"`
 	Goroutines int     `json:"goroutines,omitempty"`
+	Threads    int     `json:"threads,omitempty"` // threads of a C program (client "clib")
 	Gets       float64 `json:"gets"`
 	KeySize    int     `json:"keysize"`
 	ValSize    int     `json:"valsize"`
@@ -147,7 +148,7 @@ func (l *Labels) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&l.Name, "name", "", "name of this result in the table (nmdb-bench's default: target and transport)")
 	fs.StringVar(&l.Role, "role", "", "nmdb (the measured side) or peer")
 	fs.StringVar(&l.Goal, "goal", "", "target for the row's ratio, e.g. '>= 1.0'")
-	fs.StringVar(&l.Metric, "metric", "ops", "what the row compares: ops (higher wins) or rss (lower wins)")
+	fs.StringVar(&l.Metric, "metric", "ops", "what the row compares: ops or runs (per second, higher wins) or rss (lower wins)")
 }
 
 // Result returns a result carrying l.

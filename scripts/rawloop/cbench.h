@@ -1,0 +1,173 @@
+/*
+ * cbench.h: what the C benchmark programs (rawloop, clibbench) share: the
+ * clock, the keys ("key:" and zero-padded digits, as nmdb-bench writes
+ * them, so the same preloaded keys hit), a latency histogram with a
+ * microsecond per bucket, and the result line in the JSON format of
+ * nmdb-bench's results (cmd/internal/benchresult), which
+ * nmdb-bench-report reads.
+ */
+#ifndef CBENCH_H
+#define CBENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+	/* Latencies up to one second, one microsecond apart (longer ones
+	 * count in the last bucket). */
+	CBENCH_HIST_US = 1000000,
+};
+
+/* A tally of measured requests. */
+struct cbench_tally {
+	uint64_t ops, hits, misses, errs;
+	uint32_t hist[CBENCH_HIST_US];
+};
+
+/* What a result line says besides the tally. */
+struct cbench_labels {
+	const char *row, *name, *role, *metric, *client;
+	int procs, conns, threads, get;
+	long keysize, valsize, keys;
+};
+
+static inline double cbench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* cbench_tally_new returns a zeroed tally (most of its pages are never
+ * touched), or exits. */
+static inline struct cbench_tally *cbench_tally_new(void)
+{
+	struct cbench_tally *t = calloc(1, sizeof(*t));
+	if (!t) {
+		perror("calloc");
+		exit(1);
+	}
+	return t;
+}
+
+/* cbench_record counts one request that took us microseconds. */
+static inline void cbench_record(struct cbench_tally *t, double us)
+{
+	t->hist[us < CBENCH_HIST_US ? (int)us : CBENCH_HIST_US - 1]++;
+	t->ops++;
+}
+
+/* cbench_merge adds src to dst. */
+static inline void cbench_merge(struct cbench_tally *dst, const struct cbench_tally *src)
+{
+	dst->ops += src->ops;
+	dst->hits += src->hits;
+	dst->misses += src->misses;
+	dst->errs += src->errs;
+	for (int i = 0; i < CBENCH_HIST_US; i++)
+		dst->hist[i] += src->hist[i];
+}
+
+/* cbench_key writes key number i: "key:" and digits filling len bytes
+ * (digits only for keys shorter than 5 bytes). */
+static inline void cbench_key(unsigned char *dst, long len, uint64_t i)
+{
+	long start = 0;
+	if (len > 4) {
+		memcpy(dst, "key:", 4);
+		start = 4;
+	}
+	for (long j = len - 1; j >= start; j--) {
+		dst[j] = '0' + i % 10;
+		i /= 10;
+	}
+}
+
+/* cbench_rand steps a xorshift generator. */
+static inline uint64_t cbench_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static inline double cbench_percentile(const struct cbench_tally *t, double q)
+{
+	uint64_t want = (uint64_t)(q * t->ops), seen = 0;
+	for (int i = 0; i < CBENCH_HIST_US; i++) {
+		seen += t->hist[i];
+		if (seen > want)
+			return i + 0.5;
+	}
+	return CBENCH_HIST_US;
+}
+
+/* cbench_json_string prints s as a JSON string. */
+static inline void cbench_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* cbench_write_line prints the result line of t measured over secs. */
+static inline void cbench_write_line(FILE *f, const struct cbench_labels *l,
+				     const struct cbench_tally *t, double secs)
+{
+	fputs("{\"row\":", f);
+	cbench_json_string(f, l->row);
+	fputs(",\"name\":", f);
+	cbench_json_string(f, l->name);
+	fputs(",\"role\":", f);
+	cbench_json_string(f, l->role);
+	fputs(",\"metric\":", f);
+	cbench_json_string(f, l->metric);
+	fputs(",\"target\":\"nmdb\",\"transport\":\"tcp\",\"client\":", f);
+	cbench_json_string(f, l->client);
+	fprintf(f,
+		",\"mode\":\"cache\",\"procs\":%d,\"conns\":%d,\"depth\":1,\"threads\":%d,"
+		"\"gets\":%d,\"keysize\":%ld,\"valsize\":%ld,\"keys\":%ld,\"ops\":%llu,"
+		"\"hits\":%llu,\"misses\":%llu,\"errors\":%llu,\"lost\":0,\"secs\":%.3f,"
+		"\"ops_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
+		l->procs, l->conns, l->threads, l->get, l->keysize, l->valsize, l->keys,
+		(unsigned long long)t->ops, (unsigned long long)t->hits,
+		(unsigned long long)t->misses, (unsigned long long)t->errs, secs,
+		secs > 0 ? t->ops / secs : 0, cbench_percentile(t, 0.5),
+		cbench_percentile(t, 0.99), cbench_percentile(t, 0.999));
+}
+
+/* cbench_report prints the result line on stdout and appends it to the
+ * file out (when not NULL); it exits on a write error. */
+static inline void cbench_report(const char *prog, const char *out, const struct cbench_labels *l,
+				 const struct cbench_tally *t, double secs)
+{
+	cbench_write_line(stdout, l, t, secs);
+	fflush(stdout);
+	if (out) {
+		FILE *f = fopen(out, "a");
+		if (!f) {
+			fprintf(stderr, "%s: ", prog);
+			perror(out);
+			exit(1);
+		}
+		cbench_write_line(f, l, t, secs);
+		if (ferror(f) || fclose(f) != 0) {
+			fprintf(stderr, "%s: writing %s failed\n", prog, out);
+			exit(1);
+		}
+	}
+}
+
+#endif /* CBENCH_H */
