@@ -2,7 +2,8 @@
 # Prove the benchmark program works: build it and the daemon, start one
 # nmdb on 127.0.0.1, and run a tiny round of every kind of run the
 # benchmark suite uses (raw TCP and UDP clients, the libnmdb client, several
-# client processes, the cache-only, normal and sync modes), then the report.
+# client processes, the cache-only, normal and sync modes, the raw C loop
+# and the C library's benchmark program), then the report.
 # No speed is checked: a run fails only on errors, lost replies or misses.
 set -euo pipefail
 
@@ -55,6 +56,44 @@ for op in get set; do
 		-n "raw C loop $op" -f "$res")
 	if ! grep -q '"misses":0,"errors":0,' <<<"$out"; then
 		echo "bench-smoke: raw C loop $op: $out" >&2
+		exit 1
+	fi
+done
+# rawloop's processes, and the C library's benchmark program (threads with
+# a handle each or sharing one, and the start-cost runs of it and of
+# rawloop), linked against the shared library as `make lib` builds it.
+"${MAKE:-make}" -s lib BINDIR="$work" GO="$GO" >"$work/lib.log" 2>&1 || {
+	cat "$work/lib.log" >&2
+	exit 1
+}
+${CC:-cc} -O2 -Wall -Werror -Icgo -o "$work/clibbench" scripts/clibbench/clibbench.c \
+	-L"$work/lib" -lnmdb -lpthread
+export LD_LIBRARY_PATH=$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# cprog NAME PROGRAM ARG...: a run of a C benchmark program with no errors,
+# and no misses (every key was preloaded).
+cprog() {
+	local name=$1 out
+	shift
+	echo "bench-smoke: $name"
+	out=$(timeout 60 "$@" -a "127.0.0.1:$port" -t 0.3 -w 0 -k 1000 -r smoke-c -n "$name" -f "$res")
+	if ! grep -q '"misses":0,"errors":0,' <<<"$out"; then
+		echo "bench-smoke: $name: $out" >&2
+		exit 1
+	fi
+}
+cprog "raw C loop get, 2 processes" "$work/rawloop" -R peer -o get -p 2
+for op in get set; do
+	cprog "C library $op" "$work/clibbench" -R nmdb -o $op
+	cprog "C library $op, 2 threads" "$work/clibbench" -R nmdb -o $op -T 2
+	cprog "C library $op, 2 threads, 1 handle" "$work/clibbench" -R nmdb -o $op -T 2 -s
+done
+for prog in "clibbench nmdb clib" "rawloop peer raw-c"; do
+	set -- $prog
+	echo "bench-smoke: start cost of $1"
+	out=$(timeout 60 "$work/clibbench" -x -r smoke-start -R "$2" -C "$3" -n "$1 -1" -o set \
+		-t 0.3 -w 0 -f "$res" -- "$work/$1" -1 -a "127.0.0.1:$port" -o set -k 1000)
+	if ! grep -q '"errors":0,' <<<"$out" || grep -q '"ops":0,' <<<"$out"; then
+		echo "bench-smoke: start cost of $1: $out" >&2
 		exit 1
 	fi
 done

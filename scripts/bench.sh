@@ -13,7 +13,8 @@
 #   BENCH_OUT=DIR      keep results.jsonl, table.txt and the Go benchmark output
 #   BENCH_TMPDIR=/var/tmp   where the servers keep their data (must be a real
 #                      disk, not tmpfs, or the sync rows measure nothing)
-#   BENCH_ROWS="1 2 3 4 5 6"  which rows to run
+#   BENCH_ROWS="1 2 3 4 5 6"  which rows to run ("1c": of row 1, only the C
+#                      library's rows and their raw C references)
 #
 # Every server listens on 127.0.0.1 only and is stopped by pid on exit.
 set -euo pipefail
@@ -21,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 GO=${GO:-go}
+MAKE=${MAKE:-make}
 SECS=${BENCH_SECS:-5}
 WARM=${BENCH_WARMUP:-1}
 REPEAT=${BENCH_REPEAT:-3}
@@ -69,6 +71,19 @@ REPORT=$work/bin/nmdb-bench-report
 # wire protocol with plain send and recv.
 RAWLOOP=$work/bin/rawloop
 ${CC:-cc} -O2 -o "$RAWLOOP" scripts/rawloop/rawloop.c
+# The C library rows: the shared library as `make lib` builds it, and a
+# program that uses it through nmdb.h and -lnmdb alone.
+has() { [[ $ROWS == *" $1 "* ]]; }
+clib_rows() { has 1 || has 1c; }
+CLIBBENCH=$work/bin/clibbench
+LIBDIR=$work/bin/lib
+if clib_rows; then
+	if ! "$MAKE" -s lib BINDIR="$work/bin" GO="$GO" >"$work/lib.log" 2>&1; then
+		cat "$work/lib.log" >&2
+		exit 1
+	fi
+	${CC:-cc} -O2 -Icgo -o "$CLIBBENCH" scripts/clibbench/clibbench.c -L"$LIBDIR" -lnmdb -lpthread
+fi
 res=$work/results.jsonl
 : >"$res"
 failures=$work/failures
@@ -130,11 +145,32 @@ bench() {
 		echo "row $row: $name failed: $*" >>"$failures"
 	fi
 }
-# rawloop ROW ROLE NAME OP ADDR: the raw C loop, one request in flight.
+# rawloop ROW ROLE NAME OP ADDR [flags]: the raw C loop, one request in
+# flight (-p N: N processes).
 rawloop() {
 	if ! timeout $((${SECS%.*} + 300)) "$RAWLOOP" -r "$1" -R "$2" -n "$3" -o "$4" -a "$5" \
-		-t "$SECS" -w "$WARM" -k "$KEYS" -K 16 -v 64 -f "$res" >/dev/null; then
+		-t "$SECS" -w "$WARM" -k "$KEYS" -K 16 -v 64 -f "$res" "${@:6}" >/dev/null; then
 		echo "row $1: $3 failed" >>"$failures"
+	fi
+}
+# clibbench ROW ROLE NAME OP ADDR [flags]: the C library, one request in
+# flight per thread (-T N: N threads, each with a handle; -s: sharing one).
+clibbench() {
+	if ! LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		timeout $((${SECS%.*} + 300)) "$CLIBBENCH" -r "$1" -R "$2" -n "$3" -o "$4" -a "$5" \
+		-t "$SECS" -w "$WARM" -k "$KEYS" -K 16 -v 64 -f "$res" "${@:6}" >/dev/null; then
+		echo "row $1: $3 failed" >>"$failures"
+	fi
+}
+# startcost ROW ROLE NAME CLIENT PROGRAM ARG...: PROGRAM run again and
+# again, one at a time, for BENCH_SECS; the result is runs per second.
+startcost() {
+	local row=$1 role=$2 name=$3 client=$4
+	shift 4
+	if ! LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		timeout $((${SECS%.*} + 300)) "$CLIBBENCH" -x -r "$row" -R "$role" -n "$name" -C "$client" \
+		-o set -t "$SECS" -w "$WARM" -k "$KEYS" -K 16 -v 64 -f "$res" -- "$@" >/dev/null; then
+		echo "row $row: $name failed" >>"$failures"
 	fi
 }
 # preload TARGET ADDR [flags]: set every key once.
@@ -155,7 +191,6 @@ redisbench() {
 		echo "row $1: $3 failed" >>"$failures"
 	fi
 }
-has() { [[ $ROWS == *" $1 "* ]]; }
 # note ROW METRIC GOAL TEST: describe a row of the table (and fix its place).
 note() {
 	"$REPORT" note -row "$1" -metric "$2" -goal "$3" -test "$4" -out "$res"
@@ -174,7 +209,11 @@ for op in get set; do
 	has 1 && note "1-$op-tcp" ops ">= 1.0" "1 client, 1 in flight, cache-only $op, TCP"
 	has 1 && note "1-$op-udp" ops ">= 1.0" "1 client, 1 in flight, cache-only $op, UDP"
 	has 1 && note "1-$op-lib" ops ">= 0.9" "1 goroutine of libnmdb, 1 in flight, cache-only $op, TCP, vs a raw C loop"
+	clib_rows && note "1-$op-clib" ops ">= 0.9" "C library, 1 thread, 1 in flight, cache-only $op, TCP, vs a raw C loop"
+	clib_rows && note "1-$op-clib4" ops ">= 0.9" "C library, 4 threads with a handle each, vs 4 raw C loop processes"
+	clib_rows && note "1-$op-clib4s" ops ">= 0.9" "C library, 4 threads sharing one handle, vs 4 raw C loop processes"
 done
+clib_rows && note 1-start runs ">= 0.5" "start cost: a C program that makes one set and exits, runs/s, C library vs send/recv"
 for op in get set; do
 	has 2 && note "2-$op" ops ">= 1.3" "4 client processes, 1 in flight each, cache-only $op"
 done
@@ -190,7 +229,7 @@ fi
 has 5 && note 5-mem rss "<= 1.0" "RSS with $MEMKEYS objects (cache-only sets)"
 
 # --- rows 1-4 on one set of servers ----------------------------------------
-if has 1 || has 2 || has 3 || has 4; then
+if clib_rows || has 2 || has 3 || has 4; then
 	port && NP=$got && start_nmdb nmdb "$NP" 1024 && NPID=$last_pid
 	port && MP=$got && start_memcached "$MP" && MPID=$last_pid
 	port && RP=$got && start_redis redis "$RP" && RPID=$last_pid
@@ -216,8 +255,21 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
 			bench "1-$op-udp" nmdb "nmdb udp" -target nmdb -addr "$N" -transport udp -mode cache -gets $g -pid "$NPID"
 			bench "1-$op-udp" peer "memcached udp" -target memcached -addr "$M" -transport udp -gets $g -pid "$MPID"
 			bench "1-$op-lib" nmdb "nmdb libnmdb 1 goroutine" -target nmdb -addr "$N" -mode cache -gets $g -client lib -goroutines 1 -pid "$NPID"
-			rawloop "1-$op-lib" peer "raw C loop (send, recv)" $op "$N"
+			# The reference of the C library's one-thread row too.
+			rawloop "1-$op-lib,1-$op-clib" peer "raw C loop (send, recv)" $op "$N"
 		done
+	fi
+	if clib_rows; then
+		log "row 1: the C library (round $rep of $REPEAT)"
+		for op in get set; do
+			clibbench "1-$op-clib" nmdb "nmdb C library 1 thread" $op "$N"
+			has 1 || rawloop "1-$op-clib" peer "raw C loop (send, recv)" $op "$N"
+			clibbench "1-$op-clib4" nmdb "nmdb C library 4 threads, 4 handles" $op "$N" -T 4
+			clibbench "1-$op-clib4s" nmdb "nmdb C library 4 threads, 1 handle" $op "$N" -T 4 -s
+			rawloop "1-$op-clib4,1-$op-clib4s" peer "raw C loop, 4 processes" $op "$N" -p 4
+		done
+		startcost 1-start nmdb "C library: init, add, 1 set, free" clib "$CLIBBENCH" -1 -a "$N" -o set -k "$KEYS"
+		startcost 1-start peer "raw C: connect, 1 set, close" raw-c "$RAWLOOP" -1 -a "$N" -o set -k "$KEYS"
 	fi
 	if has 2; then
 		log "row 2: four client processes, one request in flight each (round $rep of $REPEAT)"
