@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nmdb-go/nmdb/nmdb/wire"
+	"github.com/nmdb-go/nmdb/tipc"
 )
 
 // Blocking connections (Options.ThreadWait) are how a call of a caller
@@ -56,21 +57,25 @@ const blockSlice = 50 * time.Millisecond
 
 // blockPool holds the blocking connections of one server.
 type blockPool struct {
-	s    *server
-	ap   netip.AddrPort
-	mu   sync.Mutex
-	idle []*blockConn
-	open int // connections open, idle or in use
-	shut bool
+	s *server
+	// How to make a socket for the server, and where it goes: connected
+	// to peer (TCP, UDP), or sending each request to to (TIPC).
+	family, typ int
+	peer, to    unix.Sockaddr
+	mu          sync.Mutex
+	idle        []*blockConn
+	open        int // connections open, idle or in use
+	shut        bool
 }
 
-// blockConn is one connection (TCP) or connected socket (UDP) in blocking
-// mode.
+// blockConn is one connection (TCP), connected socket (UDP) or socket
+// (TIPC) in blocking mode.
 type blockConn struct {
 	fd   int
-	id   uint32 // the last request id sent
-	wbuf []byte // the request being sent
-	rbuf []byte // the reply being read; TCP: with its prefix
+	to   unix.Sockaddr // the server's address, for a socket not connected
+	id   uint32        // the last request id sent
+	wbuf []byte        // the request being sent
+	rbuf []byte        // the reply being read; TCP: with its prefix
 	// yielded is when a caller last yielded its P after a call on it.
 	yielded time.Time
 }
@@ -78,10 +83,26 @@ type blockConn struct {
 // newBlockPool returns the pool of blocking connections of s, nil when
 // its transport has none.
 func newBlockPool(s *server, ap netip.AddrPort) *blockPool {
-	if s.tr != wire.TCP && s.tr != wire.UDP {
-		return nil
+	p := &blockPool{s: s, family: unix.AF_INET, typ: unix.SOCK_DGRAM}
+	switch s.tr {
+	case wire.TCP, wire.UDP:
+		if ip := ap.Addr(); ip.Is4() {
+			p.peer = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
+		} else {
+			p.family = unix.AF_INET6
+			p.peer = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+		}
+		if s.tr == wire.TCP {
+			p.typ = unix.SOCK_STREAM
+		}
+	case wire.TIPC:
+		p.family, p.typ = unix.AF_TIPC, unix.SOCK_RDM
+		a := tipc.ServiceAddr(s.port)
+		p.to = &unix.SockaddrTIPC{Scope: unix.TIPC_CLUSTER_SCOPE, Addr: &unix.TIPCServiceRange{Type: a.Type, Lower: a.Lower, Upper: a.Upper}}
+	default:
+		return nil // SCTP: one-to-many sockets, which bring notifications
 	}
-	return &blockPool{s: s, ap: ap}
+	return p
 }
 
 // get returns an idle connection, or a new one while fewer than
@@ -151,20 +172,13 @@ func (p *blockPool) close() {
 
 // dial connects a socket in blocking mode, giving up at until.
 func (p *blockPool) dial(until time.Time) (*blockConn, error) {
-	family, sa := unix.AF_INET, unix.Sockaddr(nil)
-	if ip := p.ap.Addr(); ip.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(p.ap.Port()), Addr: ip.As4()}
-	} else {
-		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(p.ap.Port()), Addr: ip.As16()}
-	}
-	typ := unix.SOCK_STREAM
-	if p.s.tr == wire.UDP {
-		typ = unix.SOCK_DGRAM
-	}
-	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(p.family, p.typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		err = os.NewSyscallError("socket", err)
+		if p.family == unix.AF_TIPC && errors.Is(err, unix.EAFNOSUPPORT) {
+			err = fmt.Errorf("%w: %w", tipc.ErrUnsupported, err)
+		}
+		return nil, err
 	}
 	d := time.Until(until)
 	if d <= 0 {
@@ -180,21 +194,21 @@ func (p *blockPool) dial(until time.Time) (*blockConn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	for {
-		err = unix.Connect(fd, sa)
+	for p.peer != nil {
+		err = unix.Connect(fd, p.peer)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err == unix.EINPROGRESS || err == unix.EAGAIN {
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: net.TCPAddrFromAddrPort(p.ap), Err: os.ErrDeadlineExceeded}
+		return nil, &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: p.s.netAddr(), Err: os.ErrDeadlineExceeded}
 	}
 	if err != nil {
 		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: net.TCPAddrFromAddrPort(p.ap), Err: os.NewSyscallError("connect", err)}
+		return nil, &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: p.s.netAddr(), Err: os.NewSyscallError("connect", err)}
 	}
-	if typ == unix.SOCK_STREAM {
+	if p.typ == unix.SOCK_STREAM {
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	if err == nil {
@@ -210,12 +224,12 @@ func (p *blockPool) dial(until time.Time) (*blockConn, error) {
 		return nil, err
 	}
 	size := wire.MaxMessage
-	if typ == unix.SOCK_STREAM {
+	if p.typ == unix.SOCK_STREAM {
 		size += wire.TCPPrefix
 	} else {
 		size++ // so that a datagram too long shows
 	}
-	return &blockConn{fd: fd, rbuf: make([]byte, size)}, nil
+	return &blockConn{fd: fd, to: p.to, rbuf: make([]byte, size)}, nil
 }
 
 func setTimeout(fd, opt int, d time.Duration) error {
@@ -288,7 +302,7 @@ func (bc *blockConn) roundTrip(s *server, req *wire.Request, safe bool, until ti
 		b = wire.EndFrame(b, start)
 	}
 	bc.wbuf = b
-	if err := bc.send(s); err != nil {
+	if err := bc.send(s, safe); err != nil {
 		return nil, err
 	}
 	if s.stream {
@@ -297,11 +311,12 @@ func (bc *blockConn) roundTrip(s *server, req *wire.Request, safe bool, until ti
 	return bc.readDatagram(s, safe, until)
 }
 
-// send sends the request in wbuf, all of it.
-func (bc *blockConn) send(s *server) error {
+// send sends the request in wbuf, all of it; safe tells whether a
+// datagram may be repeated, and so counts as lost if it cannot be sent.
+func (bc *blockConn) send(s *server, safe bool) error {
 	b := bc.wbuf
 	for len(b) > 0 {
-		n, err := sendNoSignal(bc.fd, b)
+		n, err := sendNoSignal(bc.fd, b, bc.to)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -309,10 +324,12 @@ func (bc *blockConn) send(s *server) error {
 			return fmt.Errorf("%w: write: %w", ErrConnLost, os.ErrDeadlineExceeded)
 		case err == unix.EMSGSIZE:
 			return fmt.Errorf("%d-byte message does not fit in a datagram: %w (%w)", len(bc.wbuf), ErrTooBig, os.NewSyscallError("sendto", err))
-		case err != nil && s.retry:
+		case err != nil && s.retry && safe:
 			// Lost, as far as the caller can tell: it is repeated or
 			// times out.
 			return nil
+		case err != nil && s.retry:
+			return fmt.Errorf("send: %w", os.NewSyscallError("sendto", err))
 		case err != nil:
 			return fmt.Errorf("%w: write: %w", ErrConnLost, os.NewSyscallError("sendto", err))
 		}
@@ -374,7 +391,7 @@ func (bc *blockConn) readDatagram(s *server, safe bool, until time.Time) ([]byte
 				return nil, os.ErrDeadlineExceeded
 			}
 			if safe && !now.Before(next) {
-				bc.send(s)
+				bc.send(s, true)
 				interval = min(2*interval, MaxRetryInterval)
 				next = now.Add(interval)
 			}
@@ -399,9 +416,17 @@ func (bc *blockConn) readDatagram(s *server, safe bool, until time.Time) ([]byte
 	}
 }
 
-// sendNoSignal is send(2) with MSG_NOSIGNAL: a peer gone is an error
-// (EPIPE), not a SIGPIPE that would kill a C program.
-func sendNoSignal(fd int, b []byte) (int, error) {
+// sendNoSignal is send(2) with MSG_NOSIGNAL, to to unless it is nil: a
+// peer gone is an error (EPIPE), not a SIGPIPE that would kill a C
+// program.
+func sendNoSignal(fd int, b []byte, to unix.Sockaddr) (int, error) {
+	if to != nil {
+		// Whole datagrams: all or nothing.
+		if err := unix.Sendto(fd, b, unix.MSG_NOSIGNAL, to); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
 	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
 	if e != 0 {
 		return int(n), e

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nmdb-go/nmdb/internal/sctp"
 	"github.com/nmdb-go/nmdb/nmdb/wire"
+	"github.com/nmdb-go/nmdb/tipc"
 )
 
 // Default ports of classic nmdb, used when an Add method gets a negative
@@ -226,6 +227,9 @@ func (c *Client) AddTIPCServer(port int) error {
 	}
 	s := &server{c: c, tr: wire.TIPC, port: port, name: "tipc " + strconv.Itoa(port), retry: true}
 	s.dial = func(ctx context.Context) (transport, error) { return dialTIPC(uint32(port)) }
+	if c.opts.ThreadWait {
+		s.blk = newBlockPool(s, netip.AddrPort{})
+	}
 	return c.add(s)
 }
 
@@ -283,6 +287,19 @@ func resolve(ctx context.Context, host string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("resolve %s: no addresses", host)
 	}
 	return ips[0], nil
+}
+
+// netAddr returns the server's address as the net package has it, for
+// errors.
+func (s *server) netAddr() net.Addr {
+	ap := netip.AddrPortFrom(s.ip, uint16(s.port))
+	switch s.tr {
+	case wire.TCP:
+		return net.TCPAddrFromAddrPort(ap)
+	case wire.TIPC:
+		return tipc.ServiceAddr(s.port)
+	}
+	return net.UDPAddrFromAddrPort(ap)
 }
 
 // identity returns the server's identity for rendezvous sharding: its

@@ -85,19 +85,32 @@ func mustGet(t *testing.T, what string, got []byte, err error, want string) {
 }
 
 // TestOperations runs every operation and mode against a real server, over
-// TCP and over UDP.
+// TCP and over UDP, also with ThreadWait, its calls then made with
+// context.Background() on connections in blocking mode.
 func TestOperations(t *testing.T) {
 	for _, network := range []string{"tcp", "udp"} {
-		t.Run(network, func(t *testing.T) {
-			srv := startServer(t, network, nmdb.Config{})
-			c := newClient(t, libnmdb.Options{}, srv)
-			testOperations(t, c, network == "udp")
-		})
+		for _, tw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/ThreadWait=%v", network, tw), func(t *testing.T) {
+				srv := startServer(t, network, nmdb.Config{})
+				c := newClient(t, libnmdb.Options{ThreadWait: tw}, srv)
+				if !tw {
+					testOperations(t, c, network == "udp")
+					return
+				}
+				testOperationsCtx(t, context.Background(), c, network == "udp")
+				if libnmdb.BlockingCalls(c) == 0 {
+					t.Error("no call went on a connection in blocking mode")
+				}
+			})
+		}
 	}
 }
 
 func testOperations(t *testing.T, c *libnmdb.Client, udp bool) {
-	ctx := testCtx(t)
+	testOperationsCtx(t, testCtx(t), c, udp)
+}
+
+func testOperationsCtx(t *testing.T, ctx context.Context, c *libnmdb.Client, udp bool) {
 	k := []byte("key")
 
 	_, err := c.Get(ctx, k)

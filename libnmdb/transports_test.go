@@ -52,6 +52,52 @@ func testDirect(t *testing.T, c *libnmdb.Client, srv *nmdb.Server) {
 	}
 }
 
+// testBlocking checks that clients with ThreadWait, whose only server is
+// srv, fresh, added by add, make their calls with context.Background() on
+// connections in blocking mode: every operation, and calls that time out
+// when no reply comes and work again after.
+func testBlocking(t *testing.T, srv *nmdb.Server, add func(*libnmdb.Client) error) {
+	ctx := context.Background()
+	ops := libnmdb.New(libnmdb.Options{ThreadWait: true})
+	defer ops.Close()
+	if err := add(ops); err != nil {
+		t.Fatal(err)
+	}
+	testOperationsCtx(t, ctx, ops, false)
+	if libnmdb.BlockingCalls(ops) == 0 {
+		t.Error("no call went on a connection in blocking mode")
+	}
+	c := libnmdb.New(libnmdb.Options{ThreadWait: true, Timeout: 300 * time.Millisecond, RetryInterval: 50 * time.Millisecond, Backoff: -1})
+	defer c.Close()
+	if err := add(c); err != nil {
+		t.Fatal(err)
+	}
+	before := libnmdb.BlockingCalls(c)
+	direct, _ := libnmdb.DirectCalls(c)
+	for range 20 {
+		if err := c.CacheSet(ctx, []byte("blocking"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := c.CacheGet(ctx, []byte("blocking")); err != nil || string(v) != "v" {
+			t.Fatalf("get: %q, %v", v, err)
+		}
+	}
+	if b := libnmdb.BlockingCalls(c) - before; b != 40 {
+		t.Errorf("40 calls with ThreadWait: %d in blocking mode, want 40", b)
+	}
+	if d, _ := libnmdb.DirectCalls(c); d != direct {
+		t.Errorf("40 calls with ThreadWait: %d took the direct path, want none", d-direct)
+	}
+	srv.SetPassive(true)
+	if _, err := c.CacheGet(ctx, []byte("blocking")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("get from a passive server with ThreadWait: %v, want a timeout", err)
+	}
+	srv.SetPassive(false)
+	if _, err := c.CacheGet(ctx, []byte("blocking")); err != nil {
+		t.Errorf("get after a timeout with ThreadWait: %v", err)
+	}
+}
+
 // TestTIPC runs every operation over TIPC where the kernel has it; where
 // it does not, adding a TIPC server must say so clearly.
 func TestTIPC(t *testing.T) {
@@ -84,6 +130,13 @@ func TestTIPC(t *testing.T) {
 	}
 	testOperations(t, c, false)
 	testDirect(t, c, srv)
+	// A server of its own for a client with ThreadWait.
+	port2 := port + 20000
+	l2, err := tipc.Listen(tipc.ServiceType, uint32(port2), uint32(port2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testBlocking(t, servePacket(t, l2, nmdb.TIPC), func(c *libnmdb.Client) error { return c.AddTIPCServer(port2) })
 	// A negative port means the default instance.
 	d := libnmdb.New(libnmdb.Options{})
 	defer d.Close()
