@@ -194,8 +194,9 @@ func (p *blockPool) dial(until time.Time) (*blockConn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	for p.peer != nil {
-		err = unix.Connect(fd, p.peer)
+	peer := cloneSockaddr(p.peer)
+	for peer != nil {
+		err = unix.Connect(fd, peer)
 		if err != unix.EINTR {
 			break
 		}
@@ -229,7 +230,24 @@ func (p *blockPool) dial(until time.Time) (*blockConn, error) {
 	} else {
 		size++ // so that a datagram too long shows
 	}
-	return &blockConn{fd: fd, to: p.to, rbuf: make([]byte, size)}, nil
+	return &blockConn{fd: fd, to: cloneSockaddr(p.to), rbuf: make([]byte, size)}, nil
+}
+
+// cloneSockaddr returns a copy of sa: a unix.Sockaddr encodes itself into
+// a field of its own when used, so callers in parallel need one each.
+func cloneSockaddr(sa unix.Sockaddr) unix.Sockaddr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		c := *sa
+		return &c
+	case *unix.SockaddrInet6:
+		c := *sa
+		return &c
+	case *unix.SockaddrTIPC:
+		c := *sa
+		return &c
+	}
+	return nil
 }
 
 func setTimeout(fd, opt int, d time.Duration) error {
