@@ -194,18 +194,19 @@ func errnoOf(err error) syscall.Errno {
 	return syscall.EIO
 }
 
-// goBytes copies n bytes at p into a new Go slice. It reports false for a
-// NULL pointer with a non-zero size or an absurd size. Copying keeps the
-// library independent of how long the Go client holds on to a request's
-// bytes; the cost is small next to a round trip to a server.
-func goBytes(p *C.uchar, n C.size_t) ([]byte, bool) {
+// cBytes returns the n bytes at p, in place: the Go client keeps no
+// reference to a request's keys and values once its call returns (it
+// encodes them into a buffer of its own before sending), so nothing is
+// copied or allocated. It reports false for a NULL pointer with a
+// non-zero size or an absurd size.
+func cBytes(p *C.uchar, n C.size_t) ([]byte, bool) {
 	if n > maxArg || (p == nil && n > 0) {
 		return nil, false
 	}
 	if n == 0 {
 		return []byte{}, true
 	}
-	return C.GoBytes(unsafe.Pointer(p), C.int(n)), true
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), true
 }
 
 // copyOut copies v into the n-byte C buffer dst. It reports false when v
@@ -329,21 +330,27 @@ func nmdbgo_add(h C.uintptr_t, kind C.int, addr *C.char, port C.int, e *C.int) C
 func nmdbgo_get(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, e *C.int) C.ssize_t {
 	defer enter()()
 	c := client(h)
-	k, ok := goBytes(key, ksize)
+	k, ok := cBytes(key, ksize)
 	if c == nil || !ok {
 		return fail(e, syscall.EINVAL, C.ssize_t(-2))
 	}
-	f := c.Get
+	f := c.AppendGet
 	if mode == modeCache {
-		f = c.CacheGet
+		f = c.AppendCacheGet
 	}
-	v, err := f(context.Background(), k)
+	// The value goes straight into the caller's buffer when it fits;
+	// append moves a longer one elsewhere, leaving the buffer as it was.
+	var dst []byte
+	if val != nil && vsize > 0 {
+		dst = unsafe.Slice((*byte)(unsafe.Pointer(val)), min(vsize, maxArg))[:0]
+	}
+	v, err := f(context.Background(), dst, k)
 	switch {
 	case errors.Is(err, libnmdb.ErrNotFound):
 		return -1
 	case err != nil:
 		return fail(e, errnoOf(err), C.ssize_t(-2))
-	case !copyOut(val, vsize, v):
+	case C.size_t(len(v)) > vsize || (len(v) > 0 && dst == nil):
 		return fail(e, syscall.ERANGE, C.ssize_t(-2))
 	}
 	return C.ssize_t(len(v))
@@ -353,8 +360,8 @@ func nmdbgo_get(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.
 func nmdbgo_set(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.uchar, vsize C.size_t, e *C.int) C.int {
 	defer enter()()
 	c := client(h)
-	k, okk := goBytes(key, ksize)
-	v, okv := goBytes(val, vsize)
+	k, okk := cBytes(key, ksize)
+	v, okv := cBytes(val, vsize)
 	if c == nil || !okk || !okv {
 		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
@@ -375,7 +382,7 @@ func nmdbgo_set(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, val *C.
 func nmdbgo_del(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, e *C.int) C.int {
 	defer enter()()
 	c := client(h)
-	k, ok := goBytes(key, ksize)
+	k, ok := cBytes(key, ksize)
 	if c == nil || !ok {
 		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
@@ -401,9 +408,9 @@ func nmdbgo_cas(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, oldval 
 	newval *C.uchar, nvsize C.size_t, e *C.int) C.int {
 	defer enter()()
 	c := client(h)
-	k, okk := goBytes(key, ksize)
-	o, oko := goBytes(oldval, ovsize)
-	n, okn := goBytes(newval, nvsize)
+	k, okk := cBytes(key, ksize)
+	o, oko := cBytes(oldval, ovsize)
+	n, okn := cBytes(newval, nvsize)
 	if c == nil || !okk || !oko || !okn {
 		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
@@ -427,7 +434,7 @@ func nmdbgo_cas(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, oldval 
 func nmdbgo_incr(h C.uintptr_t, mode C.int, key *C.uchar, ksize C.size_t, delta C.int64_t, newval *C.int64_t, e *C.int) C.int {
 	defer enter()()
 	c := client(h)
-	k, ok := goBytes(key, ksize)
+	k, ok := cBytes(key, ksize)
 	if c == nil || !ok {
 		return fail(e, syscall.EINVAL, C.int(retNetErr))
 	}
@@ -479,7 +486,7 @@ func nmdbgo_firstkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, e *C.int) C.ss
 func nmdbgo_nextkey(h C.uintptr_t, key *C.uchar, ksize C.size_t, newkey *C.uchar, nksize C.size_t, e *C.int) C.ssize_t {
 	defer enter()()
 	c := client(h)
-	k, ok := goBytes(key, ksize)
+	k, ok := cBytes(key, ksize)
 	if c == nil || !ok || c.NumServers() != 1 {
 		return fail(e, syscall.EINVAL, C.ssize_t(-2))
 	}
