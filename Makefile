@@ -12,6 +12,8 @@
 #                   snippet and the sysusers.d file (opt-in; contrib/systemd)
 #   make lib        build the C library (libnmdb.so.1, libnmdb.a) into ./bin/lib
 #   make bench      compare nmdb with memcached and Redis (docs/BENCH.md)
+#   make bench-tipc the C library against a plain C client over TIPC, in
+#                   the test VM (docs/BENCH.md, row 7)
 #   make clean      remove ./bin and ./nmdb-data
 #
 # A test part is a target below whose name is in TEST_PARTS; `make test`
@@ -58,7 +60,7 @@ GO_RT0      = _rt0_$(shell $(GO) env GOARCH)_$(shell $(GO) env GOOS)_lib
 # The test parts `make test` runs after the Go tests.
 TEST_PARTS  := bench-smoke test-man test-c test-service test-tipc test-powercut
 .PHONY: all build run test deps test-go fmt-check vet staticcheck gotest fuzz \
-	test-c test-man test-tipc test-powercut test-service bench bench-smoke install uninstall install-service uninstall-service clean lib
+	test-c test-man test-tipc test-powercut test-service bench bench-smoke bench-tipc install uninstall install-service uninstall-service clean lib
 
 all: build
 
@@ -165,6 +167,11 @@ bench-smoke:
 
 bench:
 	bash scripts/bench.sh
+
+# The C library against a plain blocking C client over TIPC, in the test VM
+# (scripts/tipc-vm/bench.sh; row 7 of make bench when BENCH_ROWS names it).
+bench-tipc:
+	GO="$(GO)" MAKE="$(MAKE)" bash scripts/tipc-vm/bench.sh
 
 # ldconfig runs only for a real install: DESTDIR empty and run as root
 # (LDCONFIG=: turns it off).

@@ -14,7 +14,9 @@
 #   BENCH_TMPDIR=/var/tmp   where the servers keep their data (must be a real
 #                      disk, not tmpfs, or the sync rows measure nothing)
 #   BENCH_ROWS="1 2 3 4 5 6"  which rows to run ("1c": of row 1, only the C
-#                      library's rows and their raw C references)
+#                      library's rows and their raw C references); row 7 (the
+#                      C library over TIPC, scripts/tipc-vm/bench.sh) boots
+#                      the emulated test VM and runs only when named
 #
 # Every server listens on 127.0.0.1 only and is stopped by pid on exit.
 set -euo pipefail
@@ -328,6 +330,15 @@ if has 6; then
 	log "row 6: server hot path allocations (go test -bench 'GetHit|CacheSet' -benchmem ./nmdb)"
 	if ! timeout 600 "$GO" test -run='^$' -bench='GetHit|CacheSet' -benchmem -count=1 ./nmdb >"$gobench" 2>&1; then
 		echo "row 6: go test -bench failed" >>"$failures"
+	fi
+fi
+
+# --- row 7: the C library over TIPC, in the test VM --------------------------
+if has 7; then
+	log "row 7: the C library against a plain blocking C client over TIPC, in the VM"
+	if ! BENCH_RESULTS=$res BENCH_SECS=$SECS BENCH_WARMUP=$WARM BENCH_REPEAT=$REPEAT GO=$GO \
+		timeout 1800 bash scripts/tipc-vm/bench.sh; then
+		echo "row 7: scripts/tipc-vm/bench.sh failed" >>"$failures"
 	fi
 fi
 

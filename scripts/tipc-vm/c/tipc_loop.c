@@ -1,0 +1,308 @@
+/*
+ * tipc_loop.c - one client, one request in flight, over TIPC: the loop of
+ * the TIPC benchmark in the test VM (scripts/tipc-vm/bench.sh).
+ *
+ * Built twice from this one file, so that both programs pick keys, time
+ * requests and report in exactly the same way and differ only in how a
+ * request travels:
+ *
+ *   cc -O2 -o tipc_rawloop tipc_loop.c
+ *       a plain blocking C client, as the classic C library is: one AF_TIPC
+ *       SOCK_RDM socket, each request built by hand and sent with sendto()
+ *       to the server's service range {26001, PORT, PORT} (cluster scope),
+ *       the reply read with a blocking recvfrom() on the same socket.
+ *   cc -O2 -DWITH_NMDB -I cgo -o tipc_libloop tipc_loop.c -lnmdb
+ *       the same loop through our C library: nmdb_init(),
+ *       nmdb_add_tipc_server(db, PORT), nmdb_cache_set() / nmdb_cache_get().
+ *
+ * Cache-only sets or gets of random keys ("key:" and zero-padded digits,
+ * as nmdb-bench and scripts/rawloop write them) for a number of seconds
+ * after a warm-up; prints one JSON line with the rate and the latency
+ * percentiles, in the format of nmdb-bench's results, and appends it to a
+ * file when asked.
+ *
+ *   tipc_rawloop|tipc_libloop -l PORT -o get|set -t SECS -w WARMUP -k KEYS
+ *       -K KEYSIZE -v VALSIZE [-P] [-r ROW] [-R ROLE] [-n NAME] [-f FILE]
+ *
+ * -P first sets every key once (not measured), so that gets hit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef WITH_NMDB
+#include <nmdb.h>
+#else
+#include <linux/tipc.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#endif
+
+enum {
+	SERVICE_TYPE = 26001,
+	VERSION = 1,
+	OP_GET = 0x101,
+	OP_SET = 0x102,
+	FLAG_CACHE_ONLY = 1,
+	CODE_CACHE_HIT = 0x801,
+	CODE_CACHE_MISS = 0x802,
+	CODE_OK = 0x803,
+	MAX_MESSAGE = 70000,
+	HIST_US = 1000000, /* latencies up to 1 s, 1 us apart */
+};
+
+/* The outcome of one request, whichever way it went. */
+enum result { HIT, MISS, DONE, FAILED };
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+/* format_key writes key number i: "key:" and digits filling len bytes
+ * (digits only for keys shorter than 5 bytes). */
+static void format_key(unsigned char *dst, int len, uint64_t i)
+{
+	int start = 0;
+	if (len > 4) {
+		memcpy(dst, "key:", 4);
+		start = 4;
+	}
+	for (int j = len - 1; j >= start; j--) {
+		dst[j] = '0' + i % 10;
+		i /= 10;
+	}
+}
+
+static unsigned char value[MAX_MESSAGE];
+static unsigned char rbuf[MAX_MESSAGE];
+
+#ifdef WITH_NMDB
+
+static const char *client_kind = "libnmdb-c";
+static nmdb_t *db;
+
+static void open_client(int port)
+{
+	db = nmdb_init();
+	if (db == NULL)
+		die("nmdb_init");
+	if (nmdb_add_tipc_server(db, port) != 1)
+		die("nmdb_add_tipc_server");
+}
+
+static enum result request(int get, const unsigned char *key, long ksize, long vsize)
+{
+	if (get) {
+		ssize_t n = nmdb_cache_get(db, key, ksize, rbuf, sizeof(rbuf));
+		if (n >= 0)
+			return HIT;
+		return n == -1 ? MISS : FAILED;
+	}
+	return nmdb_cache_set(db, key, ksize, value, vsize) == 1 ? DONE : FAILED;
+}
+
+#else /* the plain blocking client */
+
+static const char *client_kind = "raw-c";
+static int fd;
+static struct sockaddr_tipc server;
+static unsigned char req[MAX_MESSAGE];
+static uint32_t id;
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void open_client(int port)
+{
+	fd = socket(AF_TIPC, SOCK_RDM, 0);
+	if (fd < 0)
+		die("socket(AF_TIPC, SOCK_RDM)");
+	/* A lost reply must not hang the benchmark. */
+	struct timeval tv = {.tv_sec = 5};
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		die("SO_RCVTIMEO");
+	server.family = AF_TIPC;
+	server.addrtype = TIPC_ADDR_NAMESEQ;
+	server.scope = TIPC_CLUSTER_SCOPE;
+	server.addr.nameseq.type = SERVICE_TYPE;
+	server.addr.nameseq.lower = port;
+	server.addr.nameseq.upper = port;
+}
+
+static enum result request(int get, const unsigned char *key, long ksize, long vsize)
+{
+	size_t n = 8 + 4 + (get ? 0 : 4) + ksize + (get ? 0 : vsize);
+	id = (id + 1) & 0x0FFFFFFF;
+	if (id == 0)
+		id = 1;
+	put32(req, (uint32_t)VERSION << 28 | id);
+	put32(req + 4, (uint32_t)(get ? OP_GET : OP_SET) << 16 | FLAG_CACHE_ONLY);
+	put32(req + 8, ksize);
+	if (get) {
+		memcpy(req + 12, key, ksize);
+	} else {
+		put32(req + 12, vsize);
+		memcpy(req + 16, key, ksize);
+		memcpy(req + 16 + ksize, value, vsize);
+	}
+	while (sendto(fd, req, n, 0, (struct sockaddr *)&server, sizeof(server)) < 0) {
+		if (errno != EINTR)
+			die("sendto");
+	}
+	for (;;) {
+		ssize_t r = recvfrom(fd, rbuf, sizeof(rbuf), 0, NULL, NULL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			die("recvfrom");
+		}
+		if (r < 8 || get32(rbuf) != id)
+			continue; /* not the reply to this request */
+		switch (get32(rbuf + 4)) {
+		case CODE_CACHE_HIT:
+			return HIT;
+		case CODE_CACHE_MISS:
+			return MISS;
+		case CODE_OK:
+			return DONE;
+		default:
+			return FAILED;
+		}
+	}
+}
+
+#endif
+
+static double percentile(const uint32_t *hist, uint64_t total, double q)
+{
+	uint64_t want = (uint64_t)(q * total), seen = 0;
+	for (int i = 0; i < HIST_US; i++) {
+		seen += hist[i];
+		if (seen > want)
+			return i + 0.5;
+	}
+	return HIST_US;
+}
+
+int main(int argc, char **argv)
+{
+	const char *op = "get", *row = "", *role = "peer", *name = NULL, *out = NULL;
+	double secs = 3, warmup = 1;
+	long keys = 10000, keysize = 16, valsize = 64;
+	int port = 10, preload = 0;
+	int c;
+	while ((c = getopt(argc, argv, "l:o:t:w:k:K:v:Pr:R:n:f:")) != -1) {
+		switch (c) {
+		case 'l': port = atoi(optarg); break;
+		case 'o': op = optarg; break;
+		case 't': secs = atof(optarg); break;
+		case 'w': warmup = atof(optarg); break;
+		case 'k': keys = atol(optarg); break;
+		case 'K': keysize = atol(optarg); break;
+		case 'v': valsize = atol(optarg); break;
+		case 'P': preload = 1; break;
+		case 'r': row = optarg; break;
+		case 'R': role = optarg; break;
+		case 'n': name = optarg; break;
+		case 'f': out = optarg; break;
+		default:
+			fprintf(stderr, "usage: %s -l PORT -o get|set -t SECS -w WARMUP -k KEYS "
+					"-K KEYSIZE -v VALSIZE [-P] [-r ROW] [-R ROLE] [-n NAME] "
+					"[-f FILE]\n", argv[0]);
+			return 2;
+		}
+	}
+	int get = strcmp(op, "get") == 0;
+	if ((!get && strcmp(op, "set") != 0) || keys < 1 || keysize < 1 || keysize > 250 ||
+	    valsize < 0 || valsize > 60000 || secs <= 0 || warmup < 0 || port < 0) {
+		fprintf(stderr, "%s: bad arguments\n", argv[0]);
+		return 2;
+	}
+	if (name == NULL)
+		name = client_kind;
+	memset(value, 'v', sizeof(value));
+	open_client(port);
+
+	unsigned char key[256];
+	if (preload) {
+		for (long i = 0; i < keys; i++) {
+			format_key(key, keysize, i);
+			if (request(0, key, keysize, valsize) != DONE) {
+				fprintf(stderr, "%s: preload: set failed\n", argv[0]);
+				return 1;
+			}
+		}
+	}
+
+	static uint32_t hist[HIST_US];
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid(), ops = 0, hits = 0,
+		 misses = 0, errs = 0;
+	double start = now(), measure = start + warmup, end = measure + secs;
+	for (;;) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		format_key(key, keysize, rng % (uint64_t)keys);
+		double t0 = now();
+		if (t0 >= end)
+			break;
+		enum result res = request(get, key, keysize, valsize);
+		if (t0 < measure)
+			continue;
+		double us = (now() - t0) * 1e6;
+		hist[us < HIST_US ? (int)us : HIST_US - 1]++;
+		ops++;
+		if (res == HIT)
+			hits++;
+		else if (res == MISS)
+			misses++;
+		else if (res == FAILED)
+			errs++;
+	}
+	double p50 = percentile(hist, ops, 0.5), p99 = percentile(hist, ops, 0.99),
+	       p999 = percentile(hist, ops, 0.999);
+	char line[1024];
+	snprintf(line, sizeof(line),
+		 "{\"row\":\"%s\",\"name\":\"%s\",\"role\":\"%s\",\"metric\":\"ops\",\"target\":\"nmdb\","
+		 "\"transport\":\"tipc\",\"client\":\"%s\",\"mode\":\"cache\",\"procs\":1,\"conns\":1,"
+		 "\"depth\":1,\"gets\":%d,\"keysize\":%ld,\"valsize\":%ld,\"keys\":%ld,\"ops\":%llu,"
+		 "\"hits\":%llu,\"misses\":%llu,\"errors\":%llu,\"lost\":0,\"secs\":%.3f,"
+		 "\"ops_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
+		 row, name, role, client_kind, get, keysize, valsize, keys,
+		 (unsigned long long)ops, (unsigned long long)hits, (unsigned long long)misses,
+		 (unsigned long long)errs, secs, ops / secs, p50, p99, p999);
+	fputs(line, stdout);
+	if (out) {
+		FILE *f = fopen(out, "a");
+		if (!f || fputs(line, f) < 0 || fclose(f) != 0)
+			die(out);
+	}
+#ifdef WITH_NMDB
+	nmdb_free(db);
+#endif
+	return errs ? 1 : 0;
+}
