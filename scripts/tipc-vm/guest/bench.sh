@@ -30,7 +30,7 @@ until on_node 1 "$TIPC" nametable show | grep -Eq "^26001 +$PORT +$PORT " &&
 	sleep 0.2
 done
 echo "bench: nmdb on node2, TIPC port $PORT; $BENCH_REPEAT rounds of ${BENCH_SECS}s runs after ${BENCH_WARMUP}s of warm-up, $BENCH_KEYS keys"
-echo "bench: $(grep -c ^processor /proc/cpuinfo) cpus, kernel $(uname -r), command line: $(cat /proc/cmdline)"
+echo "bench: $(grep -c ^processor /proc/cpuinfo) cpus, kernel $(uname -r), clock source $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource), command line: $(cat /proc/cmdline)"
 
 rc=0
 # Every key set once, so that gets hit.
