@@ -48,6 +48,11 @@ if [ -f cgo/nmdb.h ] && grep -q '^lib:' Makefile; then
 	elif ! cc -Wall -Werror -I cgo -o "$build/tipc_client" "$here/c/tipc_client.c" \
 		-L"$libdir" -lnmdb >"$build/cc.log" 2>&1; then
 		cfail="C program does not build: $(head -n 3 "$build/cc.log" | tr '\n' ' ')"
+	elif ! cc -O2 -Wall -Werror -o "$build/tipc_rawloop" "$here/c/tipc_loop.c" >"$build/cc.log" 2>&1 ||
+		! cc -O2 -Wall -Werror -DWITH_NMDB -I cgo -o "$build/tipc_libloop" "$here/c/tipc_loop.c" \
+			-L"$libdir" -lnmdb >>"$build/cc.log" 2>&1; then
+		# Not run here: make bench-tipc runs them (bench.sh).
+		cfail="the benchmark's C program (c/tipc_loop.c) does not build: $(head -n 3 "$build/cc.log" | tr '\n' ' ')"
 	else
 		so=$(find "$libdir" -maxdepth 1 -name "libnmdb.so.*" -type f | head -n 1)
 		# The library loads its private core from nmdb/ beside it; the
