@@ -94,7 +94,8 @@ for op in $ops; do
 	done
 done
 
-echo "bench-tipc: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u '+%Y-%m-%d %H:%M UTC'), host load $(cut -d' ' -f1-3 /proc/loadavg)"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+echo "bench-tipc: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u '+%Y-%m-%d %H:%M UTC'), host load $load_before ($(nproc) cores)"
 console=$build/console.log
 rc=0
 NMDB_VM_APPEND="idle=poll clocksource=tsc tsc=reliable ${NMDB_VM_APPEND:-}" NMDB_VM_QUIET=${NMDB_VM_QUIET:-1} NMDB_VM_LOG=$console \
@@ -102,6 +103,7 @@ NMDB_VM_APPEND="idle=poll clocksource=tsc tsc=reliable ${NMDB_VM_APPEND:-}" NMDB
 	"$build/nmdb" "$build/tipc_rawloop" "$build/tipc_libloop" "$so" \
 	"$libdir/nmdb/libnmdb-core.so.1" "$build/bench.conf" || rc=$?
 
+load_after=$(cut -d' ' -f1 /proc/loadavg)
 tr -d '\r' <"$console" | grep -E '^bench: ' || true
 results=$build/run.jsonl
 tr -d '\r' <"$console" | sed -n 's/^BENCH-RESULT //p' >"$results"
@@ -135,9 +137,23 @@ END {
 			printf "%-14s round %d: plain %8.0f/s p50 %6.0f   library %8.0f/s p50 %6.0f   ratio %s\n", \
 				row, n, r, p50[row, "raw-c", n], l, p50[row, "libnmdb-c", n], \
 				(r > 0 && l != "") ? sprintf("%.2f", l / r) : "-"
+			if (r > 0 && l != "") ratios[row, ++nr[row]] = l / r
 		}
 	}
+	for (i = 1; i <= nrows; i++) {
+		row = rows[i]; k = nr[row]
+		if (k == 0) continue
+		for (a = 1; a <= k; a++)	# insertion sort of a few ratios
+			for (b = a; b > 1 && ratios[row, b - 1] > ratios[row, b]; b--) {
+				t = ratios[row, b]; ratios[row, b] = ratios[row, b - 1]; ratios[row, b - 1] = t
+			}
+		printf "%-14s median of the rounds\x27 ratios %.2f (%.2f to %.2f)\n", row, \
+			ratios[row, int((k + 1) / 2)], ratios[row, 1], ratios[row, k]
+	}
 }' "$results"
+# The emulated CPUs take host cores (idle=poll keeps them busy): other work
+# on the host stalls them, and the runs of a busy host swing widely.
+echo "bench-tipc: host load before the VM $load_before, after it $load_after (the VM itself adds about ${NMDB_VM_SMP:-2}); $(nproc) host cores"
 
 if [ -z "${BENCH_RESULTS:-}" ]; then
 	echo
