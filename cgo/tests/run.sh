@@ -225,9 +225,11 @@ run threads ./threads "$port1"
 # read on the calling thread, on a connection of its own in blocking mode
 # (libnmdb.Options.ThreadWait): no poll before the read, and no thread of
 # the runtime woken per call: futex and epoll_pwait calls, which a wait in
-# Go's poller makes whenever the reply is not there yet, stay well under
-# one per call (what is left is the runtime's own, and the calls yielding
-# their P every few milliseconds; see libnmdb/blocking_linux.go). Counted
+# Go's poller makes whenever the reply is not there yet, stay under one
+# per call. What is left is the runtime's own and the calls yielding their
+# P every 4 ms (see libnmdb/blocking_linux.go), so it grows with the run's
+# length, which strace stretches: 2,892-7,746 seen. A wait in the poller
+# would also show in the reads (an empty read before each wait). Counted
 # with strace over 5 x 4000 calls: 20000 calls, a set and a get each.
 if command -v strace >/dev/null && strace -f -c -o /dev/null true 2>/dev/null; then
 	run alone strace -f -c -o "$tmp/alone.strace" ./alone "$port1" 4000
@@ -242,8 +244,8 @@ if command -v strace >/dev/null && strace -f -c -o /dev/null true 2>/dev/null; t
 		test "$sends" -ge 20000 -a "$sends" -lt 20400
 	check "alone: one read per call ($reads for 20000 calls)" \
 		test "$reads" -ge 20000 -a "$reads" -lt 20400
-	check "alone: calls alone wake no other thread ($wakes futex and epoll_pwait calls for 20000 calls, fewer than 10000 wanted)" \
-		test "$wakes" -lt 10000
+	check "alone: calls alone wake no other thread ($wakes futex and epoll_pwait calls for 20000 calls, fewer than one per call wanted)" \
+		test "$wakes" -lt 20000
 else
 	echo "# strace is not usable here: the count of system calls of a call alone is not checked (not counted as passed)"
 fi
