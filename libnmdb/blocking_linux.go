@@ -276,9 +276,12 @@ func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, now, unti
 		runtime.Gosched()
 	}
 	msg, err := bc.roundTrip(s, req, safe, until)
+	// Copied before the connection goes back: msg is in its buffer,
+	// which its next caller reads into.
+	cl.msg = append(cl.msg[:0], msg...)
 	var r wire.Reply
 	switch {
-	case err == nil && s.stream && wire.DecodeReply(msg, &r) != nil:
+	case err == nil && s.stream && wire.DecodeReply(cl.msg, &r) != nil:
 		// Not a reply (exec's result says so): the stream cannot be
 		// trusted any more.
 		s.blk.drop(bc)
@@ -294,7 +297,6 @@ func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, now, unti
 	default:
 		s.blk.drop(bc)
 	}
-	cl.msg = append(cl.msg[:0], msg...)
 	return cl, true, err
 }
 

@@ -175,3 +175,41 @@ func TestBlockingLateDatagram(t *testing.T) {
 		t.Errorf("%d sockets open, want the one kept after the timeout", p.open)
 	}
 }
+
+// TestBlockingConcurrent: goroutines sharing a client with ThreadWait,
+// more of them than connections in blocking mode, each setting and
+// reading back keys of its own, always get their own values: a
+// connection given back to the pool is not read by its next caller while
+// the last one still uses its reply.
+func TestBlockingConcurrent(t *testing.T) {
+	const workers, rounds = 8, 300
+	c, _ := directClient(t, "tcp", Options{ThreadWait: true, LinksPerServer: 3})
+	ctx := context.Background()
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range rounds {
+				k := fmt.Appendf(nil, "w%d-k%d", w, i%10)
+				v := fmt.Appendf(nil, "value-%d-%d", w, i)
+				if err := c.CacheSet(ctx, k, v); err != nil {
+					errs <- err
+					return
+				}
+				got, err := c.CacheGet(ctx, k)
+				if err != nil || string(got) != string(v) {
+					errs <- fmt.Errorf("get %s = %q, %v; want %q", k, got, err, v)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.blocking.Load() == 0 {
+		t.Error("no call went on a connection in blocking mode")
+	}
+}
