@@ -138,22 +138,27 @@ func judgeErr(err error) outcome {
 // ErrServerDown while the server is marked down, and records what the
 // call tells of the server.
 func (c *Client) roundTrip(ctx context.Context, s *server, req *wire.Request, safe bool) (*call, wire.Reply, error) {
+	now := time.Now()
 	if c.opts.Backoff < 0 {
-		return c.execOne(ctx, s, req, safe)
+		return c.execOne(ctx, s, req, safe, now)
 	}
-	probe, retryAt, cause := s.health.admit(time.Now())
+	probe, retryAt, cause := s.health.admit(now)
 	if cause != nil {
 		return nil, wire.Reply{}, &downError{op: req.Op, server: s.name, cause: cause, retryAt: retryAt}
 	}
 	if ctx.Err() != nil {
 		// Done before anything was sent: says nothing of the server.
-		cl, r, err := c.execOne(ctx, s, req, safe)
+		cl, r, err := c.execOne(ctx, s, req, safe, now)
 		s.health.report(outNeutral, probe, nil, time.Time{}, 0, 0)
 		return cl, r, err
 	}
-	cl, r, err := c.execOne(ctx, s, req, safe)
+	cl, r, err := c.execOne(ctx, s, req, safe, now)
 	o := judge(err)
-	if s.health.report(o, probe, err, time.Now(), c.opts.Backoff, c.opts.MaxBackoff) {
+	var at time.Time // only a failure needs the time
+	if o == outDown {
+		at = time.Now()
+	}
+	if s.health.report(o, probe, err, at, c.opts.Backoff, c.opts.MaxBackoff) {
 		if o == outDown {
 			c.log.Warn("nmdb: server marked down", "server", s.name, "err", err, "backoff", c.opts.Backoff)
 		} else {
@@ -166,13 +171,12 @@ func (c *Client) roundTrip(ctx context.Context, s *server, req *wire.Request, sa
 // execOne is exec, one request at a time to a classic stream server. A
 // call whose context is never done goes on a connection in blocking mode
 // of its own when there is one (Options.ThreadWait), one request at a
-// time on it.
-func (c *Client) execOne(ctx context.Context, s *server, req *wire.Request, safe bool) (*call, wire.Reply, error) {
+// time on it; now is when the call was made.
+func (c *Client) execOne(ctx context.Context, s *server, req *wire.Request, safe bool, now time.Time) (*call, wire.Reply, error) {
 	if s.blk != nil && ctx.Done() == nil {
 		if _, err := wire.RequestSize(req); err != nil {
 			return nil, wire.Reply{}, fmt.Errorf("nmdb: %v: %w", req.Op, err)
 		}
-		now := time.Now()
 		until := now.Add(c.opts.Timeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(until) {
 			until = d
