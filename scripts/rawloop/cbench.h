@@ -30,6 +30,7 @@ struct cbench_tally {
 /* What a result line says besides the tally. */
 struct cbench_labels {
 	const char *row, *name, *role, *metric, *client;
+	const char *transport; /* NULL: tcp */
 	int procs, conns, threads, get;
 	long keysize, valsize, keys;
 };
@@ -134,7 +135,9 @@ static inline void cbench_write_line(FILE *f, const struct cbench_labels *l,
 	cbench_json_string(f, l->role);
 	fputs(",\"metric\":", f);
 	cbench_json_string(f, l->metric);
-	fputs(",\"target\":\"nmdb\",\"transport\":\"tcp\",\"client\":", f);
+	fputs(",\"target\":\"nmdb\",\"transport\":", f);
+	cbench_json_string(f, l->transport ? l->transport : "tcp");
+	fputs(",\"client\":", f);
 	cbench_json_string(f, l->client);
 	fprintf(f,
 		",\"mode\":\"cache\",\"procs\":%d,\"conns\":%d,\"depth\":1,\"threads\":%d,"

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../rawloop/cbench.h"
+
 #ifdef WITH_NMDB
 #include <nmdb.h>
 #else
@@ -53,38 +55,15 @@ enum {
 	CODE_CACHE_MISS = 0x802,
 	CODE_OK = 0x803,
 	MAX_MESSAGE = 70000,
-	HIST_US = 1000000, /* latencies up to 1 s, 1 us apart */
 };
 
 /* The outcome of one request, whichever way it went. */
 enum result { HIT, MISS, DONE, FAILED };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
 	perror(what);
 	exit(1);
-}
-
-/* format_key writes key number i: "key:" and digits filling len bytes
- * (digits only for keys shorter than 5 bytes). */
-static void format_key(unsigned char *dst, int len, uint64_t i)
-{
-	int start = 0;
-	if (len > 4) {
-		memcpy(dst, "key:", 4);
-		start = 4;
-	}
-	for (int j = len - 1; j >= start; j--) {
-		dst[j] = '0' + i % 10;
-		i /= 10;
-	}
 }
 
 static unsigned char value[MAX_MESSAGE];
@@ -197,17 +176,6 @@ static enum result request(int get, const unsigned char *key, long ksize, long v
 
 #endif
 
-static double percentile(const uint32_t *hist, uint64_t total, double q)
-{
-	uint64_t want = (uint64_t)(q * total), seen = 0;
-	for (int i = 0; i < HIST_US; i++) {
-		seen += hist[i];
-		if (seen > want)
-			return i + 0.5;
-	}
-	return HIST_US;
-}
-
 int main(int argc, char **argv)
 {
 	const char *op = "get", *row = "", *role = "peer", *name = NULL, *out = NULL;
@@ -250,7 +218,7 @@ int main(int argc, char **argv)
 	unsigned char key[256];
 	if (preload) {
 		for (long i = 0; i < keys; i++) {
-			format_key(key, keysize, i);
+			cbench_key(key, keysize, i);
 			if (request(0, key, keysize, valsize) != DONE) {
 				fprintf(stderr, "%s: preload: set failed\n", argv[0]);
 				return 1;
@@ -258,51 +226,33 @@ int main(int argc, char **argv)
 		}
 	}
 
-	static uint32_t hist[HIST_US];
-	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid(), ops = 0, hits = 0,
-		 misses = 0, errs = 0;
-	double start = now(), measure = start + warmup, end = measure + secs;
+	struct cbench_tally *t = cbench_tally_new();
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	double start = cbench_now(), measure = start + warmup, end = measure + secs;
 	for (;;) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		format_key(key, keysize, rng % (uint64_t)keys);
-		double t0 = now();
+		cbench_key(key, keysize, cbench_rand(&rng) % (uint64_t)keys);
+		double t0 = cbench_now();
 		if (t0 >= end)
 			break;
 		enum result res = request(get, key, keysize, valsize);
 		if (t0 < measure)
 			continue;
-		double us = (now() - t0) * 1e6;
-		hist[us < HIST_US ? (int)us : HIST_US - 1]++;
-		ops++;
+		cbench_record(t, (cbench_now() - t0) * 1e6);
 		if (res == HIT)
-			hits++;
+			t->hits++;
 		else if (res == MISS)
-			misses++;
+			t->misses++;
 		else if (res == FAILED)
-			errs++;
+			t->errs++;
 	}
-	double p50 = percentile(hist, ops, 0.5), p99 = percentile(hist, ops, 0.99),
-	       p999 = percentile(hist, ops, 0.999);
-	char line[1024];
-	snprintf(line, sizeof(line),
-		 "{\"row\":\"%s\",\"name\":\"%s\",\"role\":\"%s\",\"metric\":\"ops\",\"target\":\"nmdb\","
-		 "\"transport\":\"tipc\",\"client\":\"%s\",\"mode\":\"cache\",\"procs\":1,\"conns\":1,"
-		 "\"depth\":1,\"gets\":%d,\"keysize\":%ld,\"valsize\":%ld,\"keys\":%ld,\"ops\":%llu,"
-		 "\"hits\":%llu,\"misses\":%llu,\"errors\":%llu,\"lost\":0,\"secs\":%.3f,"
-		 "\"ops_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
-		 row, name, role, client_kind, get, keysize, valsize, keys,
-		 (unsigned long long)ops, (unsigned long long)hits, (unsigned long long)misses,
-		 (unsigned long long)errs, secs, ops / secs, p50, p99, p999);
-	fputs(line, stdout);
-	if (out) {
-		FILE *f = fopen(out, "a");
-		if (!f || fputs(line, f) < 0 || fclose(f) != 0)
-			die(out);
-	}
+	struct cbench_labels l = {
+		.row = row, .name = name, .role = role, .metric = "ops", .client = client_kind,
+		.transport = "tipc", .procs = 1, .conns = 1, .threads = 1, .get = get,
+		.keysize = keysize, .valsize = valsize, .keys = keys,
+	};
+	cbench_report(argv[0], out, &l, t, secs);
 #ifdef WITH_NMDB
 	nmdb_free(db);
 #endif
-	return errs ? 1 : 0;
+	return t->errs ? 1 : 0;
 }
