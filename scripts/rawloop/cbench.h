@@ -35,6 +35,33 @@ struct cbench_labels {
 	long keysize, valsize, keys;
 };
 
+/* The wire protocol (see SPEC): what the programs that speak it
+ * themselves need. */
+enum {
+	WIRE_VERSION = 1,
+	WIRE_OP_GET = 0x101,
+	WIRE_OP_SET = 0x102,
+	WIRE_FLAG_CACHE_ONLY = 1,
+	WIRE_CACHE_HIT = 0x801,
+	WIRE_CACHE_MISS = 0x802,
+	WIRE_OK = 0x803,
+	WIRE_PREFIX = 4, /* the length before each message on TCP */
+};
+
+/* cbench_put32 and cbench_get32 write and read a big-endian word. */
+static inline void cbench_put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static inline uint32_t cbench_get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static inline double cbench_now(void)
 {
 	struct timespec ts;

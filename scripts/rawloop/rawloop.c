@@ -35,30 +35,9 @@
 #include "cbench.h"
 
 enum {
-	VERSION = 1,
-	OP_GET = 0x101,
-	OP_SET = 0x102,
-	FLAG_CACHE_ONLY = 1,
-	CODE_CACHE_HIT = 0x801,
-	CODE_CACHE_MISS = 0x802,
-	CODE_OK = 0x803,
-	PREFIX = 4,
 	MAX_MESSAGE = 64 * 1024,
 	MAX_PROCS = 256,
 };
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static void die(const char *what)
 {
@@ -93,7 +72,7 @@ static int dial(const char *addr)
 	return fd;
 }
 
-static unsigned char rbuf[PREFIX + MAX_MESSAGE];
+static unsigned char rbuf[WIRE_PREFIX + MAX_MESSAGE];
 
 /* roundtrip sends the frame req and reads until the reply to id is in;
  * it returns the reply code. */
@@ -121,20 +100,20 @@ static uint32_t roundtrip(int fd, const unsigned char *req, size_t n, uint32_t i
 			exit(1);
 		}
 		have += r;
-		if (have < PREFIX)
+		if (have < WIRE_PREFIX)
 			continue;
-		uint32_t len = get32(rbuf);
-		if (len < PREFIX + 8 || len > sizeof(rbuf)) {
+		uint32_t len = cbench_get32(rbuf);
+		if (len < WIRE_PREFIX + 8 || len > sizeof(rbuf)) {
 			fprintf(stderr, "rawloop: bad frame length %u\n", len);
 			exit(1);
 		}
 		if (have < len)
 			continue;
-		if ((get32(rbuf + PREFIX) & 0x0FFFFFFF) != id) {
+		if ((cbench_get32(rbuf + WIRE_PREFIX) & 0x0FFFFFFF) != id) {
 			fprintf(stderr, "rawloop: reply to another request\n");
 			exit(1);
 		}
-		return get32(rbuf + PREFIX + 4);
+		return cbench_get32(rbuf + WIRE_PREFIX + 4);
 	}
 }
 
@@ -147,17 +126,17 @@ struct request {
 
 static void request_init(struct request *r, int get, long keysize, long valsize)
 {
-	r->buf = malloc(PREFIX + 16 + keysize + valsize);
+	r->buf = malloc(WIRE_PREFIX + 16 + keysize + valsize);
 	if (!r->buf)
 		die("malloc");
-	r->n = PREFIX + 8 + 4 + (get ? 0 : 4) + keysize + (get ? 0 : valsize);
+	r->n = WIRE_PREFIX + 8 + 4 + (get ? 0 : 4) + keysize + (get ? 0 : valsize);
 	r->id = 0;
-	put32(r->buf, r->n);
-	put32(r->buf + PREFIX + 4, (uint32_t)(get ? OP_GET : OP_SET) << 16 | FLAG_CACHE_ONLY);
-	put32(r->buf + PREFIX + 8, keysize);
-	r->key = r->buf + PREFIX + 12;
+	cbench_put32(r->buf, r->n);
+	cbench_put32(r->buf + WIRE_PREFIX + 4, (uint32_t)(get ? WIRE_OP_GET : WIRE_OP_SET) << 16 | WIRE_FLAG_CACHE_ONLY);
+	cbench_put32(r->buf + WIRE_PREFIX + 8, keysize);
+	r->key = r->buf + WIRE_PREFIX + 12;
 	if (!get) {
-		put32(r->buf + PREFIX + 12, valsize);
+		cbench_put32(r->buf + WIRE_PREFIX + 12, valsize);
 		r->key += 4;
 		memset(r->key + keysize, 'v', valsize);
 	}
@@ -170,7 +149,7 @@ static void request_next(struct request *r, long keysize, uint64_t key)
 	r->id = (r->id + 1) & 0x0FFFFFFF;
 	if (r->id == 0)
 		r->id = 1;
-	put32(r->buf + PREFIX, (uint32_t)VERSION << 28 | r->id);
+	cbench_put32(r->buf + WIRE_PREFIX, (uint32_t)WIRE_VERSION << 28 | r->id);
 }
 
 /* run is one process's loop on its own connection fd: requests until
@@ -191,11 +170,11 @@ static void run(int fd, struct cbench_tally *t, int get, long keys, long keysize
 		if (t0 < measure)
 			continue;
 		cbench_record(t, (cbench_now() - t0) * 1e6);
-		if (code == CODE_CACHE_HIT)
+		if (code == WIRE_CACHE_HIT)
 			t->hits++;
-		else if (code == CODE_CACHE_MISS)
+		else if (code == WIRE_CACHE_MISS)
 			t->misses++;
-		else if (code != CODE_OK)
+		else if (code != WIRE_OK)
 			t->errs++;
 	}
 	free(req.buf);
@@ -213,7 +192,7 @@ static int once(const char *addr, int get, long keys, long keysize, long valsize
 	uint32_t code = roundtrip(fd, req.buf, req.n, req.id);
 	close(fd);
 	free(req.buf);
-	if (code == CODE_OK || code == CODE_CACHE_HIT || code == CODE_CACHE_MISS)
+	if (code == WIRE_OK || code == WIRE_CACHE_HIT || code == WIRE_CACHE_MISS)
 		return 0;
 	fprintf(stderr, "rawloop: reply code 0x%x\n", code);
 	return 1;

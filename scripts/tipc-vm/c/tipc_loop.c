@@ -47,13 +47,6 @@
 
 enum {
 	SERVICE_TYPE = 26001,
-	VERSION = 1,
-	OP_GET = 0x101,
-	OP_SET = 0x102,
-	FLAG_CACHE_ONLY = 1,
-	CODE_CACHE_HIT = 0x801,
-	CODE_CACHE_MISS = 0x802,
-	CODE_OK = 0x803,
 	MAX_MESSAGE = 70000,
 };
 
@@ -102,19 +95,6 @@ static struct sockaddr_tipc server;
 static unsigned char req[MAX_MESSAGE];
 static uint32_t id;
 
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static void open_client(int port)
 {
 	fd = socket(AF_TIPC, SOCK_RDM, 0);
@@ -138,13 +118,13 @@ static enum result request(int get, const unsigned char *key, long ksize, long v
 	id = (id + 1) & 0x0FFFFFFF;
 	if (id == 0)
 		id = 1;
-	put32(req, (uint32_t)VERSION << 28 | id);
-	put32(req + 4, (uint32_t)(get ? OP_GET : OP_SET) << 16 | FLAG_CACHE_ONLY);
-	put32(req + 8, ksize);
+	cbench_put32(req, (uint32_t)WIRE_VERSION << 28 | id);
+	cbench_put32(req + 4, (uint32_t)(get ? WIRE_OP_GET : WIRE_OP_SET) << 16 | WIRE_FLAG_CACHE_ONLY);
+	cbench_put32(req + 8, ksize);
 	if (get) {
 		memcpy(req + 12, key, ksize);
 	} else {
-		put32(req + 12, vsize);
+		cbench_put32(req + 12, vsize);
 		memcpy(req + 16, key, ksize);
 		memcpy(req + 16 + ksize, value, vsize);
 	}
@@ -159,14 +139,14 @@ static enum result request(int get, const unsigned char *key, long ksize, long v
 				continue;
 			die("recvfrom");
 		}
-		if (r < 8 || get32(rbuf) != id)
+		if (r < 8 || cbench_get32(rbuf) != id)
 			continue; /* not the reply to this request */
-		switch (get32(rbuf + 4)) {
-		case CODE_CACHE_HIT:
+		switch (cbench_get32(rbuf + 4)) {
+		case WIRE_CACHE_HIT:
 			return HIT;
-		case CODE_CACHE_MISS:
+		case WIRE_CACHE_MISS:
 			return MISS;
-		case CODE_OK:
+		case WIRE_OK:
 			return DONE;
 		default:
 			return FAILED;
