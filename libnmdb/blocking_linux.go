@@ -382,7 +382,9 @@ func (bc *blockConn) readFrame(until time.Time) ([]byte, error) {
 		if want == 0 && have >= wire.TCPPrefix {
 			m, err := wire.FrameLen(bc.rbuf[:wire.TCPPrefix])
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w (%w)", ErrConnLost, ErrNotNMDB, err)
+				// "HTTP", "SSH-" read as a length: the peer speaks
+				// something else (as streamConn.readMsg says).
+				return nil, fmt.Errorf("%w: %w", ErrConnLost, ErrNotNMDB)
 			}
 			want = wire.TCPPrefix + m
 		}

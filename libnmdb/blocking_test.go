@@ -36,22 +36,7 @@ func TestBlockingConns(t *testing.T) {
 				wantConns++ // the multiplexed link
 			}
 			for round := 1; round <= 2; round++ {
-				errs := make(chan error, callers)
-				for i := range callers {
-					go func() {
-						k := fmt.Appendf(nil, "k%d", i)
-						v, err := c.Get(context.Background(), k)
-						if err == nil && string(v) != string(k) {
-							err = fmt.Errorf("get %s = %q", k, v)
-						}
-						errs <- err
-					}()
-				}
-				for range callers {
-					if err := <-errs; err != nil {
-						t.Fatal(err)
-					}
-				}
+				getAtOnce(t, c, callers)
 				// No reply comes before every request is in, so the
 				// calls were all in flight at once.
 				if n := conns.Load(); n != int32(wantConns) {

@@ -36,22 +36,7 @@ func TestLinksPerServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			for round := 1; round <= 2; round++ {
-				errs := make(chan error, callers)
-				for i := range callers {
-					go func() {
-						k := fmt.Appendf(nil, "k%d", i)
-						v, err := c.Get(context.Background(), k)
-						if err == nil && string(v) != string(k) {
-							err = fmt.Errorf("get %s = %q", k, v)
-						}
-						errs <- err
-					}()
-				}
-				for range callers {
-					if err := <-errs; err != nil {
-						t.Fatal(err)
-					}
-				}
+				getAtOnce(t, c, callers)
 				// No reply comes before every request is sent, so each
 				// link had one call reading it, and the rest shared.
 				if n := conns.Load(); n != int32(tc.wantConns) {
@@ -116,6 +101,28 @@ func TestLinksPerServerReconnect(t *testing.T) {
 	}
 	if _, err := c.Get(context.Background(), []byte("k")); err == nil {
 		t.Error("a call after Close worked")
+	}
+}
+
+// getAtOnce makes n gets at the same time on c, of keys k0, k1, ..., and
+// checks that each got its key as the value (see replyInBatches).
+func getAtOnce(t *testing.T, c *Client, n int) {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			k := fmt.Appendf(nil, "k%d", i)
+			v, err := c.Get(context.Background(), k)
+			if err == nil && string(v) != string(k) {
+				err = fmt.Errorf("get %s = %q", k, v)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package libnmdb_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -40,19 +41,34 @@ func TestGetNoFill(t *testing.T) {
 
 // TestNotNMDB: a TCP server that answers with something else than nmdb
 // messages gets a plain error, not a message about a frame length.
+// With ThreadWait, a call with context.Background() reads the answer on a
+// connection in blocking mode, with the same error.
 func TestNotNMDB(t *testing.T) {
 	for _, banner := range []string{"SSH-2.0-OpenSSH_9.2p1\r\n", "HTTP/1.1 400 Bad Request\r\n\r\n"} {
-		addr := testkit.Banner(t, banner)
-		c := newClient(t, libnmdb.Options{})
-		if err := c.AddTCPServer("127.0.0.1", addr.Port); err != nil {
-			t.Fatal(err)
+		for _, tw := range []bool{false, true} {
+			testNotNMDB(t, banner, tw)
 		}
-		_, err := c.Get(testCtx(t), []byte("k"))
-		if !errors.Is(err, libnmdb.ErrNotNMDB) || !errors.Is(err, libnmdb.ErrConnLost) {
-			t.Fatalf("%q: Get = %v, want ErrNotNMDB and ErrConnLost", banner, err)
-		}
-		if msg := err.Error(); !strings.Contains(msg, "not an nmdb server?") || strings.Contains(msg, "frame length") {
-			t.Errorf("%q: error %q", banner, msg)
-		}
+	}
+}
+
+func testNotNMDB(t *testing.T, banner string, threadWait bool) {
+	addr := testkit.Banner(t, banner)
+	c := newClient(t, libnmdb.Options{ThreadWait: threadWait})
+	if err := c.AddTCPServer("127.0.0.1", addr.Port); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if threadWait {
+		ctx = context.Background()
+	}
+	_, err := c.Get(ctx, []byte("k"))
+	if !errors.Is(err, libnmdb.ErrNotNMDB) || !errors.Is(err, libnmdb.ErrConnLost) {
+		t.Fatalf("%q (ThreadWait %v): Get = %v, want ErrNotNMDB and ErrConnLost", banner, threadWait, err)
+	}
+	if threadWait && libnmdb.BlockingCalls(c) != 1 {
+		t.Errorf("%q: the call with ThreadWait was not made in blocking mode", banner)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "not an nmdb server?") || strings.Contains(msg, "frame length") {
+		t.Errorf("%q (ThreadWait %v): error %q", banner, threadWait, msg)
 	}
 }
