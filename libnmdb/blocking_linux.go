@@ -180,47 +180,7 @@ func (p *blockPool) dial(until time.Time) (*blockConn, error) {
 		}
 		return nil, err
 	}
-	d := time.Until(until)
-	if d <= 0 {
-		unix.Close(fd)
-		return nil, os.ErrDeadlineExceeded
-	}
-	// A blocking connect waits at most the send timeout.
-	slice := blockSlice
-	if p.s.retry {
-		slice = min(slice, p.s.c.opts.RetryInterval)
-	}
-	if err := setTimeout(fd, unix.SO_SNDTIMEO, d); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	peer := cloneSockaddr(p.peer)
-	for peer != nil {
-		err = unix.Connect(fd, peer)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err == unix.EINPROGRESS || err == unix.EAGAIN {
-		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: p.s.netAddr(), Err: os.ErrDeadlineExceeded}
-	}
-	if err != nil {
-		unix.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: p.s.netAddr(), Err: os.NewSyscallError("connect", err)}
-	}
-	if p.typ == unix.SOCK_STREAM {
-		err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	}
-	if err == nil {
-		// A server that stops reading holds a sender for the client's
-		// timeout at most.
-		err = setTimeout(fd, unix.SO_SNDTIMEO, p.s.c.opts.Timeout)
-	}
-	if err == nil {
-		err = setTimeout(fd, unix.SO_RCVTIMEO, slice)
-	}
-	if err != nil {
+	if err := p.setup(fd, until); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -231,6 +191,47 @@ func (p *blockPool) dial(until time.Time) (*blockConn, error) {
 		size++ // so that a datagram too long shows
 	}
 	return &blockConn{fd: fd, to: cloneSockaddr(p.to), rbuf: make([]byte, size)}, nil
+}
+
+// setup connects the new socket fd, when the server has an address to
+// connect to, by until, and sets its options.
+func (p *blockPool) setup(fd int, until time.Time) error {
+	d := time.Until(until)
+	if d <= 0 {
+		return os.ErrDeadlineExceeded
+	}
+	// A blocking connect waits at most the send timeout.
+	if err := setTimeout(fd, unix.SO_SNDTIMEO, d); err != nil {
+		return err
+	}
+	if peer := cloneSockaddr(p.peer); peer != nil {
+		err := unix.Connect(fd, peer)
+		for err == unix.EINTR {
+			err = unix.Connect(fd, peer)
+		}
+		switch {
+		case err == unix.EINPROGRESS || err == unix.EAGAIN:
+			return &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: p.s.netAddr(), Err: os.ErrDeadlineExceeded}
+		case err != nil:
+			return &net.OpError{Op: "dial", Net: p.s.tr.String(), Addr: p.s.netAddr(), Err: os.NewSyscallError("connect", err)}
+		}
+	}
+	if p.typ == unix.SOCK_STREAM {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return os.NewSyscallError("setsockopt TCP_NODELAY", err)
+		}
+	}
+	// A server that stops reading holds a sender for the client's timeout
+	// at most; a read waits a slice at most before its caller looks at
+	// the deadline, or repeats a datagram.
+	if err := setTimeout(fd, unix.SO_SNDTIMEO, p.s.c.opts.Timeout); err != nil {
+		return err
+	}
+	slice := blockSlice
+	if p.s.retry {
+		slice = min(slice, p.s.c.opts.RetryInterval)
+	}
+	return setTimeout(fd, unix.SO_RCVTIMEO, slice)
 }
 
 // cloneSockaddr returns a copy of sa: a unix.Sockaddr encodes itself into
@@ -250,15 +251,17 @@ func cloneSockaddr(sa unix.Sockaddr) unix.Sockaddr {
 	return nil
 }
 
+// setTimeout sets the socket timeout opt (SO_SNDTIMEO, SO_RCVTIMEO) of
+// fd to d, a millisecond at least.
 func setTimeout(fd, opt int, d time.Duration) error {
 	tv := unix.NsecToTimeval(max(d, time.Millisecond).Nanoseconds())
 	return os.NewSyscallError("setsockopt", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv))
 }
 
 // execBlocking is exec on a blocking connection of s: it sends req and
-// reads the reply on the calling thread, until until, made at now. It
-// returns handled
-// false, doing nothing, when all of s's blocking connections are in use.
+// reads the reply on the calling thread, until until, for a call made at
+// now. It returns handled false, doing nothing, when all of s's blocking
+// connections are in use.
 // Otherwise cl is the call holding the reply, for exec's result, which
 // also reports err.
 func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, now, until time.Time) (cl *call, handled bool, err error) {
