@@ -253,6 +253,14 @@ func nmdbgo_new() C.uintptr_t {
 	return C.uintptr_t(cgo.NewHandle(libnmdb.New(cOptions(libnmdb.ShardingClassic))))
 }
 
+//export nmdbgo_yield
+func nmdbgo_yield() {
+	// The C layer calls this every few milliseconds from each thread
+	// that makes requests, so that the thread's goroutine is scheduled
+	// anew (see YIELD_NS in shim/nmdb.c).
+	runtime.Gosched()
+}
+
 //export nmdbgo_sharding
 func nmdbgo_sharding(h C.uintptr_t, rule *C.char, e *C.int) C.uintptr_t {
 	c := client(h)

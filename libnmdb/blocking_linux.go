@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -36,20 +35,13 @@ import (
 // A connection whose call failed in a way that may leave a reply in
 // flight (a timeout on a stream, a broken frame) is closed, never reused.
 //
-// A C thread calling into Go keeps its goroutine, and the P the goroutine
-// runs on, from one call to the next: the runtime never schedules it
-// anew, so its monitor thread (sysmon) takes it for a goroutine running
-// for over 10 ms, takes the P away, and then wakes every 20 us for a
-// while in case it must do so again. Measured with one C thread making
-// calls alone, that was 3,500 wake-ups of the monitor a second, a thread
-// switch each, and a third of the calls' rate under strace. So a call on
-// a blocking connection yields its P (runtime.Gosched) when the
-// connection last did so more than yieldEvery ago: the goroutine is
-// scheduled anew, two thread switches every few milliseconds instead.
-
-// yieldEvery is how often a blocking connection's caller yields its P;
-// below the monitor's 10 ms.
-const yieldEvery = 4 * time.Millisecond
+// A caller bound to its thread, such as a C thread calling into Go, keeps
+// its goroutine, and the P the goroutine runs on, from one call to the
+// next: the runtime never schedules it anew, so its monitor thread
+// (sysmon) takes it for a goroutine running for over 10 ms, takes the P
+// away, and then wakes every 20 us for a while. Such a caller must yield
+// its P (runtime.Gosched) every few milliseconds, per thread; the C
+// library does so (YIELD_NS in cgo/shim/nmdb.c).
 
 // blockSlice is the longest a blocking read waits before its caller
 // looks at the call's deadline again.
@@ -76,8 +68,6 @@ type blockConn struct {
 	id   uint32        // the last request id sent
 	wbuf []byte        // the request being sent
 	rbuf []byte        // the reply being read; TCP: with its prefix
-	// yielded is when a caller last yielded its P after a call on it.
-	yielded time.Time
 }
 
 // newBlockPool returns the pool of blocking connections of s, nil when
@@ -259,12 +249,12 @@ func setTimeout(fd, opt int, d time.Duration) error {
 }
 
 // execBlocking is exec on a blocking connection of s: it sends req and
-// reads the reply on the calling thread, until until, for a call made at
-// now. It returns handled false, doing nothing, when all of s's blocking
+// reads the reply on the calling thread, until until. It returns handled
+// false, doing nothing, when all of s's blocking
 // connections are in use.
 // Otherwise cl is the call holding the reply, for exec's result, which
 // also reports err.
-func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, now, until time.Time) (cl *call, handled bool, err error) {
+func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, until time.Time) (cl *call, handled bool, err error) {
 	bc, err := s.blk.get(until)
 	if bc == nil && err == nil {
 		return nil, false, nil
@@ -273,10 +263,6 @@ func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, now, unti
 	cl = c.getCall()
 	if err != nil {
 		return cl, true, err
-	}
-	if now.Sub(bc.yielded) > yieldEvery {
-		bc.yielded = now
-		runtime.Gosched()
 	}
 	msg, err := bc.roundTrip(s, req, safe, until)
 	// Copied before the connection goes back: msg is in its buffer,

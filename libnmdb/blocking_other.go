@@ -17,6 +17,6 @@ func newBlockPool(*server, netip.AddrPort) *blockPool { return nil }
 
 func (*blockPool) close() {}
 
-func (c *Client) execBlocking(*server, *wire.Request, bool, time.Time, time.Time) (*call, bool, error) {
+func (c *Client) execBlocking(*server, *wire.Request, bool, time.Time) (*call, bool, error) {
 	return nil, false, nil
 }

@@ -81,8 +81,11 @@ type Options struct {
 	// poller, such a caller's thread sleeps until another thread finds
 	// the reply and hands the call back, two thread switches more per
 	// call. Not for goroutines: a call waiting so holds a thread, and its
-	// P (see runtime.GOMAXPROCS) until the runtime takes it back. Linux
-	// only; elsewhere it has no effect. See blocking_linux.go.
+	// P (see runtime.GOMAXPROCS) until the runtime takes it back. A
+	// caller bound to its thread should yield its P (runtime.Gosched)
+	// every few milliseconds, as the C library does for each of its
+	// threads, or the runtime takes the P back itself, at a higher cost.
+	// Linux only; elsewhere it has no effect. See blocking_linux.go.
 	ThreadWait bool
 	// LinksPerServer bounds the connections (or datagram sockets) the
 	// client keeps with each server; 0 or 1 means one, which every call

@@ -181,7 +181,7 @@ func (c *Client) execOne(ctx context.Context, s *server, req *wire.Request, safe
 		if d, ok := ctx.Deadline(); ok && d.Before(until) {
 			until = d
 		}
-		if cl, handled, err := c.execBlocking(s, req, safe, now, until); handled {
+		if cl, handled, err := c.execBlocking(s, req, safe, until); handled {
 			return c.result(s, req, cl, wire.Reply{}, err)
 		}
 	}

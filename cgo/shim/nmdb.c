@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nmdb.h"
@@ -48,7 +49,7 @@ enum { MODE_PLAIN, MODE_SYNC, MODE_CACHE };
 
 /* The core's entry points. */
 #define CORE_FUNCS(X) X(new) X(free) X(add) X(get) X(set) X(del) X(cas) \
-	X(incr) X(firstkey) X(nextkey) X(stats) X(sharding)
+	X(incr) X(firstkey) X(nextkey) X(stats) X(sharding) X(yield)
 
 struct core {
 	pid_t pid; /* the process that started it */
@@ -258,6 +259,42 @@ static int usable(const nmdb_t *db)
 	return 1;
 }
 
+/*
+ * A C thread calling into the core runs on a goroutine of its own, which
+ * keeps the runtime's P it ran on from one call to the next: the Go
+ * scheduler never schedules it anew, so the runtime's monitor (sysmon)
+ * takes it for a goroutine running for over 10 ms, takes its P away, and
+ * then wakes every 20 us for a while in case it must do so again. So each
+ * thread yields its P (nmdbgo_yield) before a request when it last did so
+ * YIELD_NS ago or more: two thread switches every few milliseconds instead
+ * of thousands of the monitor's wake-ups a second. Per thread, not per
+ * handle or connection: it is the thread's goroutine that must be
+ * scheduled anew, whichever handle or connection it uses.
+ */
+#define YIELD_NS 8000000ull /* below the monitor's 10 ms */
+
+static __thread uint64_t yielded_ns; /* when this thread last yielded */
+
+/* request_ok is usable(db) for a request: when db may be used, the
+ * calling thread also yields its P if it is due to. */
+static int request_ok(const nmdb_t *db)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (!usable(db))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+	if (yielded_ns == 0) {
+		yielded_ns = now; /* a thread's first request: nothing to yield */
+	} else if (now - yielded_ns >= YIELD_NS) {
+		yielded_ns = now;
+		db->core->yield();
+	}
+	return 1;
+}
+
 /* DONE evaluates call, a call to the core that stores the errno value of
  * a failure in e, sets errno from e if it did, and returns the call's
  * result. */
@@ -358,7 +395,7 @@ static ssize_t get(nmdb_t *db, int mode, const unsigned char *key,
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -2;
 	DONE(db->core->get(db->h, mode, U(key), ksize, val, vsize, &e));
 }
@@ -380,7 +417,7 @@ static int set(nmdb_t *db, int mode, const unsigned char *key, size_t ksize,
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -1;
 	DONE(db->core->set(db->h, mode, U(key), ksize, U(val), vsize, &e));
 }
@@ -407,7 +444,7 @@ static int del(nmdb_t *db, int mode, const unsigned char *key, size_t ksize)
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -1;
 	DONE(db->core->del(db->h, mode, U(key), ksize, &e));
 }
@@ -433,7 +470,7 @@ static int cas(nmdb_t *db, int mode, const unsigned char *key, size_t ksize,
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -1;
 	DONE(db->core->cas(db->h, mode, U(key), ksize, U(oldval), ovsize,
 			U(newval), nvsize, &e));
@@ -458,7 +495,7 @@ static int incr(nmdb_t *db, int mode, const unsigned char *key, size_t ksize,
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -1;
 	DONE(db->core->incr(db->h, mode, U(key), ksize, increment,
 			newval, &e));
@@ -480,7 +517,7 @@ API ssize_t nmdb_firstkey(nmdb_t *db, unsigned char *key, size_t ksize)
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -2;
 	DONE(db->core->firstkey(db->h, key, ksize, &e));
 }
@@ -490,7 +527,7 @@ API ssize_t nmdb_nextkey(nmdb_t *db, const unsigned char *key, size_t ksize,
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -2;
 	DONE(db->core->nextkey(db->h, U(key), ksize, newkey, nksize, &e));
 }
@@ -500,7 +537,7 @@ API int nmdb_stats(nmdb_t *db, unsigned char *buf, size_t bsize,
 {
 	int e = 0;
 
-	if (!usable(db))
+	if (!request_ok(db))
 		return -2;
 	DONE(db->core->stats(db->h, buf, bsize, nservers, nstats, &e));
 }

@@ -226,8 +226,8 @@ run threads ./threads "$port1"
 # (libnmdb.Options.ThreadWait): no poll before the read, and no thread of
 # the runtime woken per call: futex and epoll_pwait calls, which a wait in
 # Go's poller makes whenever the reply is not there yet, stay under one
-# per call. What is left is the runtime's own and the calls yielding their
-# P every 4 ms (see libnmdb/blocking_linux.go), so it grows with the run's
+# per call. What is left is the runtime's own and the threads yielding
+# their P every 8 ms (YIELD_NS in cgo/shim/nmdb.c), so it grows with the run's
 # length, which strace stretches: 2,892-7,746 seen. A wait in the poller
 # would also show in the reads (an empty read before each wait). Counted
 # with strace over 5 x 4000 calls: 20000 calls, a set and a get each.
