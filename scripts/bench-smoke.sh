@@ -3,7 +3,8 @@
 # nmdb on 127.0.0.1, and run a tiny round of every kind of run the
 # benchmark suite uses (raw TCP and UDP clients, the libnmdb client, several
 # client processes, the cache-only, normal and sync modes, the raw C loop
-# and the C library's benchmark program), then the report.
+# in processes and threads and with the Go floor library, and the C
+# library's benchmark program), then the report.
 # No speed is checked: a run fails only on errors, lost replies or misses.
 set -euo pipefail
 
@@ -59,29 +60,37 @@ for op in get set; do
 		exit 1
 	fi
 done
-# rawloop's processes, and the C library's benchmark program (threads with
-# a handle each or sharing one, and the start-cost runs of it and of
-# rawloop), linked against the shared library as `make lib` builds it.
+# rawloop's processes and threads (also with a call into the Go floor
+# library before each request), and the C library's benchmark program
+# (threads with a handle each or sharing one, and the start-cost runs of
+# it and of rawloop), linked against the shared library as `make lib`
+# builds it.
 "${MAKE:-make}" -s lib BINDIR="$work" GO="$GO" >"$work/lib.log" 2>&1 || {
 	cat "$work/lib.log" >&2
 	exit 1
 }
 ${CC:-cc} -O2 -Wall -Werror -Icgo -o "$work/clibbench" scripts/clibbench/clibbench.c \
 	-L"$work/lib" -lnmdb -lpthread
+"$GO" build -buildmode=c-shared -o "$work/libgofloor.so" ./scripts/rawloop/gofloor
 export LD_LIBRARY_PATH=$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# cprog NAME PROGRAM ARG...: a run of a C benchmark program with no errors,
-# and no misses (every key was preloaded).
+# cprog NAME PROGRAM ARG...: a run of a C benchmark program with requests,
+# no errors, and no misses (every key was preloaded).
 cprog() {
 	local name=$1 out
 	shift
 	echo "bench-smoke: $name"
 	out=$(timeout 60 "$@" -a "127.0.0.1:$port" -t 0.3 -w 0 -k 1000 -r smoke-c -n "$name" -f "$res")
-	if ! grep -q '"misses":0,"errors":0,' <<<"$out"; then
+	if ! grep -q '"misses":0,"errors":0,' <<<"$out" || grep -q '"ops":0,' <<<"$out"; then
 		echo "bench-smoke: $name: $out" >&2
 		exit 1
 	fi
 }
 cprog "raw C loop get, 2 processes" "$work/rawloop" -R peer -o get -p 2
+cprog "raw C loop set, 2 threads" "$work/rawloop" -R peer -o set -T 2
+cprog "raw C loop get, 2 threads, a Go call each" "$work/rawloop" -R peer -o get -T 2 \
+	-g "$work/libgofloor.so"
+echo "bench-smoke: raw C loop -1 with a Go runtime started"
+timeout 60 "$work/rawloop" -1 -g "$work/libgofloor.so" -a "127.0.0.1:$port" -o set -k 1000
 for op in get set; do
 	cprog "C library $op" "$work/clibbench" -R nmdb -o $op
 	cprog "C library $op, 2 threads" "$work/clibbench" -R nmdb -o $op -T 2

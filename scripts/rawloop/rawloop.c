@@ -9,19 +9,31 @@
  * nmdb-bench's results.
  *
  *   rawloop -a HOST:PORT -o get|set -t SECS -w WARMUP -k KEYS -K KEYSIZE
- *           -v VALSIZE -r ROW -R ROLE -n NAME -f RESULTFILE [-p PROCS]
+ *           -v VALSIZE -r ROW -R ROLE -n NAME -f RESULTFILE
+ *           [-p PROCS | -T THREADS] [-g LIBRARY]
  *   rawloop -1 -a HOST:PORT -o get|set [-k KEYS -K KEYSIZE -v VALSIZE]
+ *           [-g LIBRARY]
  *
  * -p PROCS runs that many processes, each with its own connection, which
- * start together; the result line adds them up. -1 connects, makes one
- * request and exits (0 when it succeeded), as the smallest C program that
- * uses nmdb does: the reference for a program's start cost.
+ * start together; the result line adds them up. -T THREADS does the same
+ * with threads of one process. -1 connects, makes one request and exits
+ * (0 when it succeeded), as the smallest C program that uses nmdb does:
+ * the reference for a program's start cost.
+ *
+ * -g LIBRARY loads the Go library scripts/rawloop/gofloor (built with
+ * -buildmode=c-shared), calls its gofloor_start once before the loops
+ * start (with -1: before connecting), and before each request its empty
+ * gofloor_call, after gofloor_yield when the thread is due to yield as
+ * the C library's threads do: the raw loop plus what a library with a Go
+ * core cannot avoid, the floor of the C library's rows.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,13 +42,14 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cbench.h"
 
 enum {
 	MAX_MESSAGE = 64 * 1024,
-	MAX_PROCS = 256,
+	MAX_PROCS = 256, /* processes or threads */
 };
 
 static void die(const char *what)
@@ -72,11 +85,14 @@ static int dial(const char *addr)
 	return fd;
 }
 
-static unsigned char rbuf[WIRE_PREFIX + MAX_MESSAGE];
+enum {
+	RBUF = WIRE_PREFIX + MAX_MESSAGE, /* the size of a receive buffer */
+};
 
-/* roundtrip sends the frame req and reads until the reply to id is in;
- * it returns the reply code. */
-static uint32_t roundtrip(int fd, const unsigned char *req, size_t n, uint32_t id)
+/* roundtrip sends the frame req and reads until the reply to id is in,
+ * into rbuf (RBUF bytes); it returns the reply code. */
+static uint32_t roundtrip(int fd, const unsigned char *req, size_t n, uint32_t id,
+			  unsigned char *rbuf)
 {
 	for (size_t off = 0; off < n;) {
 		ssize_t w = send(fd, req + off, n - off, MSG_NOSIGNAL);
@@ -89,7 +105,7 @@ static uint32_t roundtrip(int fd, const unsigned char *req, size_t n, uint32_t i
 	}
 	size_t have = 0;
 	for (;;) {
-		ssize_t r = recv(fd, rbuf + have, sizeof(rbuf) - have, 0);
+		ssize_t r = recv(fd, rbuf + have, RBUF - have, 0);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -103,7 +119,7 @@ static uint32_t roundtrip(int fd, const unsigned char *req, size_t n, uint32_t i
 		if (have < WIRE_PREFIX)
 			continue;
 		uint32_t len = cbench_get32(rbuf);
-		if (len < WIRE_PREFIX + 8 || len > sizeof(rbuf)) {
+		if (len < WIRE_PREFIX + 8 || len > RBUF) {
 			fprintf(stderr, "rawloop: bad frame length %u\n", len);
 			exit(1);
 		}
@@ -152,21 +168,60 @@ static void request_next(struct request *r, long keysize, uint64_t key)
 	cbench_put32(r->buf + WIRE_PREFIX, (uint32_t)WIRE_VERSION << 28 | r->id);
 }
 
-/* run is one process's loop on its own connection fd: requests until
- * warmup + secs seconds from now, those after warmup counted in t. */
-static void run(int fd, struct cbench_tally *t, int get, long keys, long keysize, long valsize,
-		double warmup, double secs)
+/* What the loops of a run share: the server, the requests, the times, and
+ * the call into the floor library (-g). */
+struct config {
+	const char *addr;
+	int get;
+	long keys, keysize, valsize;
+	double warmup, secs;
+	/* The floor library's gofloor_call and gofloor_yield, or NULL. */
+	void (*gocall)(void), (*goyield)(void);
+};
+
+/* How often a thread yields its P with -g: YIELD_NS of the C library
+ * (cgo/shim/nmdb.c), which this must match. */
+#define YIELD_NS 8000000ull
+
+static __thread uint64_t yielded_ns; /* when this thread last yielded */
+
+/* gocall is what a request of the C library adds to the raw loop: the
+ * thread yields its P when it is due to, as the C library's request_ok
+ * does, and calls into Go once. */
+static void gocall(const struct config *c)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (yielded_ns == 0) {
+		yielded_ns = now;
+	} else if (now - yielded_ns >= YIELD_NS) {
+		yielded_ns = now;
+		c->goyield();
+	}
+	c->gocall();
+}
+
+/* run is loop number index of its process (which seeds its random keys)
+ * on its own connection fd: requests until warmup + secs seconds from
+ * now, those after warmup counted in t. */
+static void run(const struct config *c, int fd, int index, struct cbench_tally *t)
 {
 	struct request req;
-	request_init(&req, get, keysize, valsize);
-	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-	double start = cbench_now(), measure = start + warmup, end = measure + secs;
+	request_init(&req, c->get, c->keysize, c->valsize);
+	unsigned char *rbuf = malloc(RBUF);
+	if (!rbuf)
+		die("malloc");
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() ^ (uint64_t)index << 32;
+	double start = cbench_now(), measure = start + c->warmup, end = measure + c->secs;
 	for (;;) {
-		request_next(&req, keysize, cbench_rand(&rng) % (uint64_t)keys);
+		request_next(&req, c->keysize, cbench_rand(&rng) % (uint64_t)c->keys);
 		double t0 = cbench_now();
 		if (t0 >= end)
 			break;
-		uint32_t code = roundtrip(fd, req.buf, req.n, req.id);
+		if (c->gocall)
+			gocall(c);
+		uint32_t code = roundtrip(fd, req.buf, req.n, req.id, rbuf);
 		if (t0 < measure)
 			continue;
 		cbench_record(t, (cbench_now() - t0) * 1e6);
@@ -177,25 +232,48 @@ static void run(int fd, struct cbench_tally *t, int get, long keys, long keysize
 		else if (code != WIRE_OK)
 			t->errs++;
 	}
+	free(rbuf);
 	free(req.buf);
 }
 
 /* once makes one request of a fresh connection: 0 when it succeeded (a
  * miss is a success for a get). */
-static int once(const char *addr, int get, long keys, long keysize, long valsize)
+static int once(const struct config *c)
 {
-	int fd = dial(addr);
+	int fd = dial(c->addr);
 	struct request req;
-	request_init(&req, get, keysize, valsize);
+	request_init(&req, c->get, c->keysize, c->valsize);
+	unsigned char *rbuf = malloc(RBUF);
+	if (!rbuf)
+		die("malloc");
 	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-	request_next(&req, keysize, cbench_rand(&rng) % (uint64_t)keys);
-	uint32_t code = roundtrip(fd, req.buf, req.n, req.id);
+	request_next(&req, c->keysize, cbench_rand(&rng) % (uint64_t)c->keys);
+	uint32_t code = roundtrip(fd, req.buf, req.n, req.id, rbuf);
 	close(fd);
+	free(rbuf);
 	free(req.buf);
 	if (code == WIRE_OK || code == WIRE_CACHE_HIT || code == WIRE_CACHE_MISS)
 		return 0;
 	fprintf(stderr, "rawloop: reply code 0x%x\n", code);
 	return 1;
+}
+
+/* gofloor_load loads the floor library path (-g): it sets *start to its
+ * gofloor_start, and c's gocall and goyield; it exits on failure. */
+static void gofloor_load(const char *path, void (**start)(int), struct config *c)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		fprintf(stderr, "rawloop: %s\n", dlerror());
+		exit(1);
+	}
+	*(void **)start = dlsym(h, "gofloor_start");
+	*(void **)&c->gocall = dlsym(h, "gofloor_call");
+	*(void **)&c->goyield = dlsym(h, "gofloor_yield");
+	if (!*start || !c->gocall || !c->goyield) {
+		fprintf(stderr, "rawloop: %s is not the floor library (gofloor)\n", path);
+		exit(1);
+	}
 }
 
 /* readall reads n bytes: 0, or -1 at the end of the file or an error. */
@@ -216,8 +294,7 @@ static int readall(int fd, void *p, size_t n)
 /* runprocs runs procs processes, each with a connection of its own; they
  * connect first and start their loops together. Their tallies are added
  * into t; it fails if any process failed. */
-static int runprocs(int procs, const char *addr, struct cbench_tally *t, int get, long keys,
-		    long keysize, long valsize, double warmup, double secs)
+static int runprocs(const struct config *c, int procs, struct cbench_tally *t)
 {
 	struct cbench_tally *shared = mmap(NULL, procs * sizeof(*shared), PROT_READ | PROT_WRITE,
 					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -234,14 +311,14 @@ static int runprocs(int procs, const char *addr, struct cbench_tally *t, int get
 		if (pids[i] == 0) {
 			close(ready[0]);
 			close(go[1]);
-			int fd = dial(addr);
-			char c = 1;
-			if (write(ready[1], &c, 1) != 1)
+			int fd = dial(c->addr);
+			char b = 1;
+			if (write(ready[1], &b, 1) != 1)
 				die("write");
 			/* Start when the parent closes the pipe. */
-			while (read(go[0], &c, 1) < 0 && errno == EINTR)
+			while (read(go[0], &b, 1) < 0 && errno == EINTR)
 				;
-			run(fd, &shared[i], get, keys, keysize, valsize, warmup, secs);
+			run(c, fd, 0, &shared[i]);
 			close(fd);
 			_exit(0);
 		}
@@ -273,61 +350,116 @@ static int runprocs(int procs, const char *addr, struct cbench_tally *t, int get
 	return failed;
 }
 
+/* A thread of runthreads. */
+struct worker {
+	const struct config *c;
+	int index;
+	pthread_barrier_t *start;
+	struct cbench_tally *t;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	int fd = dial(w->c->addr);
+	pthread_barrier_wait(w->start);
+	run(w->c, fd, w->index, w->t);
+	close(fd);
+	return NULL;
+}
+
+/* runthreads runs threads threads, each with a connection of its own;
+ * they connect first and start their loops together. Their tallies are
+ * added into t. (A thread that fails ends the process.) */
+static void runthreads(const struct config *c, int threads, struct cbench_tally *t)
+{
+	pthread_barrier_t start;
+	if (pthread_barrier_init(&start, NULL, threads) != 0) {
+		fprintf(stderr, "rawloop: pthread_barrier_init failed\n");
+		exit(1);
+	}
+	struct worker ws[MAX_PROCS];
+	pthread_t tids[MAX_PROCS];
+	for (int i = 0; i < threads; i++) {
+		ws[i] = (struct worker){.c = c, .index = i, .start = &start, .t = cbench_tally_new()};
+		int e = pthread_create(&tids[i], NULL, work, &ws[i]);
+		if (e != 0) {
+			errno = e;
+			die("pthread_create");
+		}
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(tids[i], NULL);
+		cbench_merge(t, ws[i].t);
+		free(ws[i].t);
+	}
+	pthread_barrier_destroy(&start);
+}
+
 int main(int argc, char **argv)
 {
-	const char *addr = "127.0.0.1:26010", *op = "get", *row = "", *role = "peer",
-		   *name = "raw C loop", *out = NULL;
-	double secs = 5, warmup = 1;
-	long keys = 1000, keysize = 16, valsize = 64, procs = 1;
-	int one = 0, c;
-	while ((c = getopt(argc, argv, "1a:o:t:w:k:K:v:r:R:n:f:p:")) != -1) {
-		switch (c) {
+	const char *op = "get", *row = "", *role = "peer", *name = "raw C loop", *out = NULL,
+		   *golib = NULL;
+	struct config c = {.addr = "127.0.0.1:26010", .keys = 1000, .keysize = 16, .valsize = 64,
+			   .secs = 5, .warmup = 1};
+	long procs = 1, threads = 0;
+	int one = 0, opt;
+	while ((opt = getopt(argc, argv, "1a:o:t:w:k:K:v:r:R:n:f:p:T:g:")) != -1) {
+		switch (opt) {
 		case '1': one = 1; break;
-		case 'a': addr = optarg; break;
+		case 'a': c.addr = optarg; break;
 		case 'o': op = optarg; break;
-		case 't': secs = atof(optarg); break;
-		case 'w': warmup = atof(optarg); break;
-		case 'k': keys = atol(optarg); break;
-		case 'K': keysize = atol(optarg); break;
-		case 'v': valsize = atol(optarg); break;
+		case 't': c.secs = atof(optarg); break;
+		case 'w': c.warmup = atof(optarg); break;
+		case 'k': c.keys = atol(optarg); break;
+		case 'K': c.keysize = atol(optarg); break;
+		case 'v': c.valsize = atol(optarg); break;
 		case 'r': row = optarg; break;
 		case 'R': role = optarg; break;
 		case 'n': name = optarg; break;
 		case 'f': out = optarg; break;
 		case 'p': procs = atol(optarg); break;
+		case 'T': threads = atol(optarg); break;
+		case 'g': golib = optarg; break;
 		default:
 			fprintf(stderr, "usage: rawloop -a HOST:PORT -o get|set -t SECS -w WARMUP "
 					"-k KEYS -K KEYSIZE -v VALSIZE -r ROW -R ROLE -n NAME -f FILE "
-					"[-p PROCS]\n"
+					"[-p PROCS | -T THREADS] [-g LIBRARY]\n"
 					"       rawloop -1 -a HOST:PORT -o get|set [-k KEYS -K KEYSIZE "
-					"-v VALSIZE]\n");
+					"-v VALSIZE] [-g LIBRARY]\n");
 			return 2;
 		}
 	}
-	int get = strcmp(op, "get") == 0;
-	if ((!get && strcmp(op, "set") != 0) || keys < 1 || keysize < 1 || keysize > 250 ||
-	    valsize < 0 || valsize > 60000 || secs <= 0 || warmup < 0 || procs < 1 ||
-	    procs > MAX_PROCS || optind != argc) {
+	c.get = strcmp(op, "get") == 0;
+	/* The Go runtime does not survive fork: -g goes with threads only. */
+	if ((!c.get && strcmp(op, "set") != 0) || c.keys < 1 || c.keysize < 1 ||
+	    c.keysize > 250 || c.valsize < 0 || c.valsize > 60000 || c.secs <= 0 ||
+	    c.warmup < 0 || procs < 1 || procs > MAX_PROCS || threads < 0 ||
+	    threads > MAX_PROCS || (procs > 1 && (threads > 0 || golib)) || optind != argc) {
 		fprintf(stderr, "rawloop: bad arguments\n");
 		return 2;
 	}
+	if (golib) {
+		void (*gostart)(int);
+		gofloor_load(golib, &gostart, &c);
+		gostart(one || threads == 0 ? 1 : threads);
+	}
 	if (one)
-		return once(addr, get, keys, keysize, valsize);
+		return once(&c);
 	struct cbench_tally *t = cbench_tally_new();
 	int failed = 0;
-	if (procs == 1) {
-		int fd = dial(addr);
-		run(fd, t, get, keys, keysize, valsize, warmup, secs);
-		close(fd);
-	} else {
-		failed = runprocs(procs, addr, t, get, keys, keysize, valsize, warmup, secs);
-	}
+	if (procs > 1)
+		failed = runprocs(&c, procs, t);
+	else
+		runthreads(&c, threads > 0 ? threads : 1, t);
 	struct cbench_labels l = {
-		.row = row, .name = name, .role = role, .metric = "ops", .client = "raw-c",
-		.procs = procs, .conns = procs, .threads = 0, .get = get,
-		.keysize = keysize, .valsize = valsize, .keys = keys,
+		.row = row, .name = name, .role = role, .metric = "ops",
+		.client = golib ? "raw-c+go-call" : threads > 0 ? "raw-c-threads" : "raw-c",
+		.procs = procs, .conns = procs > 1 ? procs : threads > 0 ? threads : 1,
+		.threads = threads, .get = c.get,
+		.keysize = c.keysize, .valsize = c.valsize, .keys = c.keys,
 	};
-	cbench_report("rawloop", out, &l, t, secs);
+	cbench_report("rawloop", out, &l, t, c.secs);
 	if (failed) {
 		fprintf(stderr, "rawloop: a process failed\n");
 		return 1;
