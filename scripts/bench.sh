@@ -79,12 +79,16 @@ has() { [[ $ROWS == *" $1 "* ]]; }
 clib_rows() { has 1 || has 1c; }
 CLIBBENCH=$work/bin/clibbench
 LIBDIR=$work/bin/lib
+GOFLOOR=$work/bin/libgofloor.so
 if clib_rows; then
 	if ! "$MAKE" -s lib BINDIR="$work/bin" GO="$GO" >"$work/lib.log" 2>&1; then
 		cat "$work/lib.log" >&2
 		exit 1
 	fi
 	${CC:-cc} -O2 -Icgo -o "$CLIBBENCH" scripts/clibbench/clibbench.c -L"$LIBDIR" -lnmdb -lpthread
+	# The floor under the C library's rows: an empty Go library that
+	# rawloop -g calls once per request (scripts/rawloop/gofloor).
+	"$GO" build -buildmode=c-shared -o "$GOFLOOR" ./scripts/rawloop/gofloor
 fi
 res=$work/results.jsonl
 : >"$res"
@@ -148,7 +152,8 @@ bench() {
 	fi
 }
 # rawloop ROW ROLE NAME OP ADDR [flags]: the raw C loop, one request in
-# flight (-p N: N processes).
+# flight (-p N: N processes; -T N: N threads; -g LIB: a call into the Go
+# library LIB before each request).
 rawloop() {
 	if ! timeout $((${SECS%.*} + 300)) "$RAWLOOP" -r "$1" -R "$2" -n "$3" -o "$4" -a "$5" \
 		-t "$SECS" -w "$WARM" -k "$KEYS" -K 16 -v 64 -f "$res" "${@:6}" >/dev/null; then
@@ -214,8 +219,11 @@ for op in get set; do
 	clib_rows && note "1-$op-clib" ops ">= 0.9" "C library, 1 thread, 1 in flight, cache-only $op, TCP, vs a raw C loop"
 	clib_rows && note "1-$op-clib4" ops ">= 0.9" "C library, 4 threads with a handle each, vs 4 raw C loop processes"
 	clib_rows && note "1-$op-clib4s" ops ">= 0.9" "C library, 4 threads sharing one handle, vs 4 raw C loop processes"
+	clib_rows && note "1-$op-thr4" ops "" "raw C loop, 4 threads in one process (no Go), vs 4 raw C loop processes"
+	clib_rows && note "1-$op-floor4" ops "" "floor: 4 C threads, raw loop + 1 empty Go call per request, vs 4 raw C loop processes"
 done
 clib_rows && note 1-start runs ">= 0.5" "start cost: a C program that makes one set and exits, runs/s, C library vs send/recv"
+clib_rows && note 1-start-floor runs "" "floor: a plain C client that also starts an empty Go runtime, vs the same without"
 for op in get set; do
 	has 2 && note "2-$op" ops ">= 1.3" "4 client processes, 1 in flight each, cache-only $op"
 done
@@ -268,10 +276,13 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
 			has 1 || rawloop "1-$op-clib" peer "raw C loop (send, recv)" $op "$N"
 			clibbench "1-$op-clib4" nmdb "nmdb C library 4 threads, 4 handles" $op "$N" -T 4
 			clibbench "1-$op-clib4s" nmdb "nmdb C library 4 threads, 1 handle" $op "$N" -T 4 -s
-			rawloop "1-$op-clib4,1-$op-clib4s" peer "raw C loop, 4 processes" $op "$N" -p 4
+			rawloop "1-$op-thr4" nmdb "raw C loop, 4 threads" $op "$N" -T 4
+			rawloop "1-$op-floor4" nmdb "raw C loop + empty Go call, 4 threads" $op "$N" -T 4 -g "$GOFLOOR"
+			rawloop "1-$op-clib4,1-$op-clib4s,1-$op-thr4,1-$op-floor4" peer "raw C loop, 4 processes" $op "$N" -p 4
 		done
 		startcost 1-start nmdb "C library: init, add, 1 set, free" clib "$CLIBBENCH" -1 -a "$N" -o set -k "$KEYS"
-		startcost 1-start peer "raw C: connect, 1 set, close" raw-c "$RAWLOOP" -1 -a "$N" -o set -k "$KEYS"
+		startcost 1-start-floor nmdb "raw C + empty Go runtime: connect, 1 set, close" raw-c+go "$RAWLOOP" -1 -g "$GOFLOOR" -a "$N" -o set -k "$KEYS"
+		startcost 1-start,1-start-floor peer "raw C: connect, 1 set, close" raw-c "$RAWLOOP" -1 -a "$N" -o set -k "$KEYS"
 	fi
 	if has 2; then
 		log "row 2: four client processes, one request in flight each (round $rep of $REPEAT)"
