@@ -353,7 +353,7 @@ func (bc *blockConn) send(s *server, safe bool) error {
 func (bc *blockConn) readFrame(until time.Time) ([]byte, error) {
 	have, want := 0, 0
 	for want == 0 || have < want {
-		n, err := unix.Read(bc.fd, bc.rbuf[have:])
+		n, err := recv(bc.fd, bc.rbuf[have:])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -392,7 +392,7 @@ func (bc *blockConn) readDatagram(s *server, safe bool, until time.Time) ([]byte
 	next := time.Now().Add(interval)
 	errs := 0
 	for {
-		n, err := unix.Read(bc.fd, bc.rbuf)
+		n, err := recv(bc.fd, bc.rbuf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -438,9 +438,27 @@ func sendNoSignal(fd int, b []byte, to unix.Sockaddr) (int, error) {
 		}
 		return len(b), nil
 	}
-	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
+	// A request fits in the socket's buffer as a rule, and a send that
+	// cannot block needs none of the runtime's bookkeeping for a system
+	// call that may (entersyscall, exitsyscall); only when the buffer is
+	// full does it wait, as a system call the runtime knows may block.
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), p, uintptr(len(b)), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		n, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), p, uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
+	}
 	if e != 0 {
-		return int(n), e
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// recv is recv(2) of fd into b: on a socket, the same as read(2) but for
+// the file layer that read goes through first.
+func recv(fd int, b []byte) (int, error) {
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
 	}
 	return int(n), nil
 }
