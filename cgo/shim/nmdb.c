@@ -270,7 +270,7 @@ static int usable(const nmdb_t *db)
  * of thousands of the monitor's wake-ups a second. Per thread, not per
  * handle or connection: it is the thread's goroutine that must be
  * scheduled anew, whichever handle or connection it uses. The benchmarks'
- * floor (YIELD_NS in scripts/rawloop/rawloop.c) yields as often: the two
+ * floor (CBENCH_YIELD_NS in scripts/rawloop/cbench.h) yields as often: the two
  * must match.
  */
 #define YIELD_NS 8000000ull /* below the monitor's 10 ms */

@@ -4,11 +4,14 @@
  * them, so the same preloaded keys hit), a latency histogram with a
  * microsecond per bucket, and the result line in the JSON format of
  * nmdb-bench's results (cmd/internal/benchresult), which
- * nmdb-bench-report reads.
+ * nmdb-bench-report reads; and the call into the Go floor library
+ * (scripts/rawloop/gofloor) that rawloop -g and tipc_rawloop -g add to
+ * each request.
  */
 #ifndef CBENCH_H
 #define CBENCH_H
 
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +201,55 @@ static inline void cbench_report(const char *prog, const char *out, const struct
 			exit(1);
 		}
 	}
+}
+
+/* The Go floor library (scripts/rawloop/gofloor, -buildmode=c-shared):
+ * what the C library adds to a raw loop's request, and nothing more. */
+struct cbench_gofloor {
+	void (*start)(int threads); /* GOMAXPROCS as the C library sets it */
+	void (*call)(void);         /* the empty call made before each request */
+	void (*yield)(void);        /* runtime.Gosched, as nmdbgo_yield */
+};
+
+/* cbench_gofloor_load loads the floor library path into g; prog names
+ * the program in a message. It exits on failure. */
+static inline void cbench_gofloor_load(struct cbench_gofloor *g, const char *prog, const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		fprintf(stderr, "%s: %s\n", prog, dlerror());
+		exit(1);
+	}
+	*(void **)&g->start = dlsym(h, "gofloor_start");
+	*(void **)&g->call = dlsym(h, "gofloor_call");
+	*(void **)&g->yield = dlsym(h, "gofloor_yield");
+	if (!g->start || !g->call || !g->yield) {
+		fprintf(stderr, "%s: %s is not the floor library (gofloor)\n", prog, path);
+		exit(1);
+	}
+}
+
+/* How often a thread yields its P: YIELD_NS of the C library
+ * (cgo/shim/nmdb.c), which this must match. */
+#define CBENCH_YIELD_NS 8000000ull
+
+static __thread uint64_t cbench_yielded_ns; /* when this thread last yielded */
+
+/* cbench_gofloor_call is what a request of the C library adds to a raw
+ * loop's: the thread yields its P when it is due to, as the C library's
+ * request_ok does, and calls into Go once. */
+static inline void cbench_gofloor_call(const struct cbench_gofloor *g)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (cbench_yielded_ns == 0) {
+		cbench_yielded_ns = now;
+	} else if (now - cbench_yielded_ns >= CBENCH_YIELD_NS) {
+		cbench_yielded_ns = now;
+		g->yield();
+	}
+	g->call();
 }
 
 #endif /* CBENCH_H */

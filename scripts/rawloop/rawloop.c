@@ -175,32 +175,9 @@ struct config {
 	int get;
 	long keys, keysize, valsize;
 	double warmup, secs;
-	/* The floor library's gofloor_call and gofloor_yield, or NULL. */
-	void (*gocall)(void), (*goyield)(void);
+	/* The floor library (-g), or NULL. */
+	const struct cbench_gofloor *gofloor;
 };
-
-/* How often a thread yields its P with -g: YIELD_NS of the C library
- * (cgo/shim/nmdb.c), which this must match. */
-#define YIELD_NS 8000000ull
-
-static __thread uint64_t yielded_ns; /* when this thread last yielded */
-
-/* gocall is what a request of the C library adds to the raw loop: the
- * thread yields its P when it is due to, as the C library's request_ok
- * does, and calls into Go once. */
-static void gocall(const struct config *c)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (yielded_ns == 0) {
-		yielded_ns = now;
-	} else if (now - yielded_ns >= YIELD_NS) {
-		yielded_ns = now;
-		c->goyield();
-	}
-	c->gocall();
-}
 
 /* run is loop number index of its process (which seeds its random keys)
  * on its own connection fd: requests until warmup + secs seconds from
@@ -219,8 +196,8 @@ static void run(const struct config *c, int fd, int index, struct cbench_tally *
 		double t0 = cbench_now();
 		if (t0 >= end)
 			break;
-		if (c->gocall)
-			gocall(c);
+		if (c->gofloor)
+			cbench_gofloor_call(c->gofloor);
 		uint32_t code = roundtrip(fd, req.buf, req.n, req.id, rbuf);
 		if (t0 < measure)
 			continue;
@@ -256,24 +233,6 @@ static int once(const struct config *c)
 		return 0;
 	fprintf(stderr, "rawloop: reply code 0x%x\n", code);
 	return 1;
-}
-
-/* gofloor_load loads the floor library path (-g): it sets *start to its
- * gofloor_start, and c's gocall and goyield; it exits on failure. */
-static void gofloor_load(const char *path, void (**start)(int), struct config *c)
-{
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		fprintf(stderr, "rawloop: %s\n", dlerror());
-		exit(1);
-	}
-	*(void **)start = dlsym(h, "gofloor_start");
-	*(void **)&c->gocall = dlsym(h, "gofloor_call");
-	*(void **)&c->goyield = dlsym(h, "gofloor_yield");
-	if (!*start || !c->gocall || !c->goyield) {
-		fprintf(stderr, "rawloop: %s is not the floor library (gofloor)\n", path);
-		exit(1);
-	}
 }
 
 /* readall reads n bytes: 0, or -1 at the end of the file or an error. */
@@ -439,10 +398,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rawloop: bad arguments\n");
 		return 2;
 	}
+	struct cbench_gofloor gofloor;
 	if (golib) {
-		void (*gostart)(int);
-		gofloor_load(golib, &gostart, &c);
-		gostart(one || threads == 0 ? 1 : threads);
+		cbench_gofloor_load(&gofloor, "rawloop", golib);
+		gofloor.start(one || threads == 0 ? 1 : threads);
+		c.gofloor = &gofloor;
 	}
 	if (one)
 		return once(&c);

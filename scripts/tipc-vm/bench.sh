@@ -4,17 +4,20 @@
 #
 #   scripts/tipc-vm/bench.sh        (or: make bench-tipc)
 #
-# Builds the daemon (static), the C library (make lib) and both clients of
+# Builds the daemon (static), the C library (make lib), both clients of
 # c/tipc_loop.c: tipc_rawloop (one AF_TIPC SOCK_RDM socket, sendto and a
 # blocking recvfrom, as the classic library does) and tipc_libloop (the
-# same loop through nmdb_cache_set/nmdb_cache_get of our library). Boots
-# the VM once (run.sh): one daemon on node2 of a 2-node cluster; the two
-# clients take turns against it, one request in flight, cache-only sets
-# and gets of 16-byte keys with 64-byte values, from node2 itself
-# ("local") and from node1 across the TIPC link ("remote"), BENCH_REPEAT
-# rounds, the first client alternating from round to round. Prints every
-# pair with its ratio lib/raw, and the table of nmdb-bench-report (medians,
-# RATIO = library / plain client).
+# same loop through nmdb_cache_set/nmdb_cache_get of our library), and the
+# empty Go library scripts/rawloop/gofloor, with which tipc_rawloop -g is
+# the floor under the library: the plain client plus one call into Go per
+# request. Boots the VM once (run.sh): one daemon on node2 of a 2-node
+# cluster; the three clients take turns against it, one request in flight,
+# cache-only sets and gets of 16-byte keys with 64-byte values, from node2
+# itself ("local") and from node1 across the TIPC link ("remote"),
+# BENCH_REPEAT rounds, the first client rotating from round to round.
+# Prints every pair with its ratio to the plain client, and the table of
+# nmdb-bench-report (medians, RATIO = library, or floor, / plain client;
+# rows 7-*-floor have no goal).
 #
 # Environment:
 #   BENCH_SECS=3          measured seconds per run (after BENCH_WARMUP=1 s)
@@ -68,6 +71,8 @@ libdir=$repo/bin/lib
 "$cc" -O2 -Wall -Werror -DWITH_NMDB -I cgo -o "$build/tipc_libloop" "$here/c/tipc_loop.c" \
 	-L"$libdir" -lnmdb
 so=$(find "$libdir" -maxdepth 1 -name "libnmdb.so.*" -type f | head -n 1)
+# The floor under the library's rows: tipc_rawloop -g with this library.
+"$go" build -buildmode=c-shared -o "$build/libgofloor.so" ./scripts/rawloop/gofloor
 cat >"$build/bench.conf" <<EOF
 BENCH_SECS='$secs'
 BENCH_WARMUP='$warm'
@@ -91,6 +96,9 @@ for op in $ops; do
 		"$report" note -row "7-$op-$place" -metric ops -goal ">= 1.0" \
 			-test "C library vs plain blocking C client, TIPC in the VM, cache-only $op, $where" \
 			-out "$res"
+		"$report" note -row "7-$op-$place-floor" -metric ops -goal "" \
+			-test "floor: the plain client + 1 empty Go call per request, vs the plain client, $where" \
+			-out "$res"
 	done
 done
 
@@ -101,7 +109,7 @@ rc=0
 NMDB_VM_APPEND="idle=poll clocksource=tsc tsc=reliable ${NMDB_VM_APPEND:-}" NMDB_VM_QUIET=${NMDB_VM_QUIET:-1} NMDB_VM_LOG=$console \
 	"$here/run.sh" "$here/guest/bench.sh" \
 	"$build/nmdb" "$build/tipc_rawloop" "$build/tipc_libloop" "$so" \
-	"$libdir/nmdb/libnmdb-core.so.1" "$build/bench.conf" || rc=$?
+	"$libdir/nmdb/libnmdb-core.so.1" "$build/libgofloor.so" "$build/bench.conf" || rc=$?
 
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 tr -d '\r' <"$console" | grep -E '^bench: ' || true
@@ -112,7 +120,7 @@ failed=$(tr -d '\r' <"$console" | grep '^BENCH-FAILED' || true)
 
 # Every pair of one round, in the order run: raw, lib and their ratio.
 echo
-echo "Each round (requests/s, p50 in us; ratio = library / plain client):"
+echo "Each round (requests/s, p50 in us; ratio = library, or floor, / plain client):"
 awk '
 function field(name,   m) {
 	if (match($0, "\"" name "\":(\"[^\"]*\"|[0-9.]+)")) {
@@ -123,19 +131,26 @@ function field(name,   m) {
 	return ""
 }
 {
-	row = field("row"); c = field("client")
-	n = ++count[row c]
-	ops[row, c, n] = field("ops_per_sec"); p50[row, c, n] = field("p50_us")
-	if (!(row in seen)) { seen[row] = 1; rows[++nrows] = row }
-	if (n > maxn[row]) maxn[row] = n
+	# A result may stand for several rows (the plain client is the
+	# reference of the library row and of the floor row).
+	nr_ = split(field("row"), rs, ","); c = field("client")
+	side = (c == "raw-c") ? "raw" : "other"
+	for (j = 1; j <= nr_; j++) {
+		row = rs[j]
+		n = ++count[row side]
+		ops[row, side, n] = field("ops_per_sec"); p50[row, side, n] = field("p50_us")
+		if (!(row in seen)) { seen[row] = 1; rows[++nrows] = row }
+		if (n > maxn[row]) maxn[row] = n
+	}
 }
 END {
 	for (i = 1; i <= nrows; i++) {
 		row = rows[i]
+		what = (row ~ /-floor$/) ? "floor  " : "library"
 		for (n = 1; n <= maxn[row]; n++) {
-			r = ops[row, "raw-c", n]; l = ops[row, "libnmdb-c", n]
-			printf "%-14s round %d: plain %8.0f/s p50 %6.0f   library %8.0f/s p50 %6.0f   ratio %s\n", \
-				row, n, r, p50[row, "raw-c", n], l, p50[row, "libnmdb-c", n], \
+			r = ops[row, "raw", n]; l = ops[row, "other", n]
+			printf "%-20s round %d: plain %8.0f/s p50 %6.0f   %s %8.0f/s p50 %6.0f   ratio %s\n", \
+				row, n, r, p50[row, "raw", n], what, l, p50[row, "other", n], \
 				(r > 0 && l != "") ? sprintf("%.2f", l / r) : "-"
 			if (r > 0 && l != "") ratios[row, ++nr[row]] = l / r
 		}
@@ -147,7 +162,7 @@ END {
 			for (b = a; b > 1 && ratios[row, b - 1] > ratios[row, b]; b--) {
 				t = ratios[row, b]; ratios[row, b] = ratios[row, b - 1]; ratios[row, b - 1] = t
 			}
-		printf "%-14s median of the rounds\x27 ratios %.2f (%.2f to %.2f)\n", row, \
+		printf "%-20s median of the rounds\x27 ratios %.2f (%.2f to %.2f)\n", row, \
 			ratios[row, int((k + 1) / 2)], ratios[row, 1], ratios[row, k]
 	}
 }' "$results"

@@ -15,6 +15,11 @@
  *       the same loop through our C library: nmdb_init(),
  *       nmdb_add_tipc_server(db, PORT), nmdb_cache_set() / nmdb_cache_get().
  *
+ * tipc_rawloop -g LIBRARY is the floor under the library's row: the plain
+ * client plus one call into the empty Go library scripts/rawloop/gofloor
+ * before each request, yielding its P as the C library does (see
+ * cbench.h), which is what any library whose core is in Go adds.
+ *
  * Cache-only sets or gets of random keys ("key:" and zero-padded digits,
  * as nmdb-bench and scripts/rawloop write them) for a number of seconds
  * after a warm-up; prints one JSON line with the rate and the latency
@@ -23,6 +28,7 @@
  *
  *   tipc_rawloop|tipc_libloop -l PORT -o get|set -t SECS -w WARMUP -k KEYS
  *       -K KEYSIZE -v VALSIZE [-P] [-r ROW] [-R ROLE] [-n NAME] [-f FILE]
+ *       [-g LIBRARY (tipc_rawloop only)]
  *
  * -P first sets every key once (not measured), so that gets hit.
  */
@@ -90,6 +96,7 @@ static enum result request(int get, const unsigned char *key, long ksize, long v
 #else /* the plain blocking client */
 
 static const char *client_kind = "raw-c";
+static const struct cbench_gofloor *gofloor; /* -g, or NULL */
 static int fd;
 static struct sockaddr_tipc server;
 static unsigned char req[MAX_MESSAGE];
@@ -118,6 +125,8 @@ static enum result request(int get, const unsigned char *key, long ksize, long v
 	id = (id + 1) & 0x0FFFFFFF;
 	if (id == 0)
 		id = 1;
+	if (gofloor)
+		cbench_gofloor_call(gofloor);
 	cbench_put32(req, (uint32_t)WIRE_VERSION << 28 | id);
 	cbench_put32(req + 4, (uint32_t)(get ? WIRE_OP_GET : WIRE_OP_SET) << 16 | WIRE_FLAG_CACHE_ONLY);
 	cbench_put32(req + 8, ksize);
@@ -159,11 +168,12 @@ static enum result request(int get, const unsigned char *key, long ksize, long v
 int main(int argc, char **argv)
 {
 	const char *op = "get", *row = "", *role = "peer", *name = NULL, *out = NULL;
+	const char *golib = NULL;
 	double secs = 3, warmup = 1;
 	long keys = 10000, keysize = 16, valsize = 64;
 	int port = 10, preload = 0;
 	int c;
-	while ((c = getopt(argc, argv, "l:o:t:w:k:K:v:Pr:R:n:f:")) != -1) {
+	while ((c = getopt(argc, argv, "l:o:t:w:k:K:v:Pr:R:n:f:g:")) != -1) {
 		switch (c) {
 		case 'l': port = atoi(optarg); break;
 		case 'o': op = optarg; break;
@@ -177,10 +187,11 @@ int main(int argc, char **argv)
 		case 'R': role = optarg; break;
 		case 'n': name = optarg; break;
 		case 'f': out = optarg; break;
+		case 'g': golib = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s -l PORT -o get|set -t SECS -w WARMUP -k KEYS "
 					"-K KEYSIZE -v VALSIZE [-P] [-r ROW] [-R ROLE] [-n NAME] "
-					"[-f FILE]\n", argv[0]);
+					"[-f FILE] [-g LIBRARY]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -190,6 +201,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: bad arguments\n", argv[0]);
 		return 2;
 	}
+#ifdef WITH_NMDB
+	if (golib) {
+		fprintf(stderr, "%s: -g is for the plain client\n", argv[0]);
+		return 2;
+	}
+#else
+	struct cbench_gofloor g;
+	if (golib) {
+		cbench_gofloor_load(&g, argv[0], golib);
+		g.start(1);
+		gofloor = &g;
+		client_kind = "raw-c+go-call";
+	}
+#endif
 	if (name == NULL)
 		name = client_kind;
 	memset(value, 'v', sizeof(value));

@@ -1,11 +1,12 @@
 # shellcheck disable=SC1091
 # Guest script of bench.sh: one nmdb daemon on node2 of a 2-node TIPC
-# cluster, and the two one-request-at-a-time clients built from
-# c/tipc_loop.c (tipc_rawloop: plain blocking sendto/recvfrom; tipc_libloop:
-# our C library) taking turns against it, from node2 itself ("local") and
-# from node1 across the TIPC link ("remote"). Each result is printed on the
-# console as one "BENCH-RESULT {json}" line; a run that fails prints
-# "BENCH-FAILED ..." and makes the script exit 1.
+# cluster, and the one-request-at-a-time clients built from c/tipc_loop.c
+# (tipc_rawloop: plain blocking sendto/recvfrom; tipc_libloop: our C
+# library; tipc_rawloop -g: the plain client with one empty Go call per
+# request, the floor under the library) taking turns against it, from
+# node2 itself ("local") and from node1 across the TIPC link ("remote").
+# Each result is printed on the console as one "BENCH-RESULT {json}" line;
+# a run that fails prints "BENCH-FAILED ..." and makes the script exit 1.
 . "$VM_LIB/cluster.sh"
 # BENCH_SECS, BENCH_WARMUP, BENCH_REPEAT, BENCH_KEYS, BENCH_PLACES, BENCH_OPS.
 . /t/bench.conf
@@ -39,21 +40,25 @@ if ! on_node 1 timeout 600 /t/tipc_rawloop -l "$PORT" -o set -t 0.01 -w 0 -k "$B
 	exit 1
 fi
 
-# run NODE PROG ROW ROLE NAME OP: one measured run.
+# run NODE PROG ROW ROLE NAME OP [FLAG...]: one measured run.
 run() {
-	local out
-	if out=$(on_node "$1" timeout $((${BENCH_SECS%.*} + ${BENCH_WARMUP%.*} + 120)) "/t/$2" \
-		-l "$PORT" -o "$6" -t "$BENCH_SECS" -w "$BENCH_WARMUP" -k "$BENCH_KEYS" -K 16 -v 64 \
-		-r "$3" -R "$4" -n "$5" 2>/tmp/run.err); then
+	local node=$1 prog=$2 row=$3 role=$4 name=$5 op=$6 out
+	shift 6
+	if out=$(on_node "$node" timeout $((${BENCH_SECS%.*} + ${BENCH_WARMUP%.*} + 120)) "/t/$prog" \
+		-l "$PORT" -o "$op" -t "$BENCH_SECS" -w "$BENCH_WARMUP" -k "$BENCH_KEYS" -K 16 -v 64 \
+		-r "$row" -R "$role" -n "$name" "$@" 2>/tmp/run.err); then
 		echo "BENCH-RESULT $out"
 	else
-		echo "BENCH-FAILED $3 $2: $(head -c 300 /tmp/run.err)"
+		echo "BENCH-FAILED $row $prog: $(head -c 300 /tmp/run.err)"
 		rc=1
 	fi
 }
 
-run_raw() { run "$1" tipc_rawloop "$2" peer "plain blocking C client (sendto, recvfrom)" "$3"; }
+# The plain client is the reference of the library's row and of its
+# floor's (the plain client with one empty Go call per request).
+run_raw() { run "$1" tipc_rawloop "$2,$2-floor" peer "plain blocking C client (sendto, recvfrom)" "$3"; }
 run_lib() { run "$1" tipc_libloop "$2" nmdb "nmdb C library, 1 thread" "$3"; }
+run_floor() { run "$1" tipc_rawloop "$2-floor" nmdb "plain client + 1 empty Go call per request" "$3" -g /t/libgofloor.so; }
 
 round=1
 while [ "$round" -le "$BENCH_REPEAT" ]; do
@@ -63,14 +68,15 @@ while [ "$round" -le "$BENCH_REPEAT" ]; do
 			node=2
 			[ "$place" = remote ] && node=1
 			row="7-$op-$place"
-			# Alternate which client goes first.
-			if [ $((round % 2)) = 1 ]; then
-				run_raw "$node" "$row" "$op"
-				run_lib "$node" "$row" "$op"
-			else
-				run_lib "$node" "$row" "$op"
-				run_raw "$node" "$row" "$op"
-			fi
+			# Rotate which client goes first.
+			case $((round % 3)) in
+			1) order="raw lib floor" ;;
+			2) order="lib floor raw" ;;
+			*) order="floor raw lib" ;;
+			esac
+			for client in $order; do
+				"run_$client" "$node" "$row" "$op"
+			done
 		done
 	done
 	round=$((round + 1))
