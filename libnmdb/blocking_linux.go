@@ -56,7 +56,8 @@ type blockPool struct {
 	peer, to    unix.Sockaddr
 	mu          sync.Mutex
 	idle        []*blockConn
-	open        int // connections open, idle or in use
+	open        int    // connections open, idle or in use
+	calls       uint64 // calls made on them, for tests
 	shut        bool
 }
 
@@ -126,9 +127,13 @@ func (p *blockPool) get(until time.Time) (*blockConn, error) {
 	return bc, nil
 }
 
-// put gives back a connection whose call is done with it.
+// put gives back a connection whose call is done with it. It and drop
+// count the call under the lock they take anyway: a counter the client's
+// calls all wrote would be a cache line that threads sharing a handle
+// pass around on every call.
 func (p *blockPool) put(bc *blockConn) {
 	p.mu.Lock()
+	p.calls++
 	if !p.shut {
 		p.idle = append(p.idle, bc)
 		p.mu.Unlock()
@@ -143,8 +148,16 @@ func (p *blockPool) put(bc *blockConn) {
 func (p *blockPool) drop(bc *blockConn) {
 	unix.Close(bc.fd)
 	p.mu.Lock()
+	p.calls++
 	p.open--
 	p.mu.Unlock()
+}
+
+// callCount returns how many calls were made on the pool's connections.
+func (p *blockPool) callCount() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
 }
 
 // close closes the idle connections, and those in use as they come back.
@@ -259,7 +272,6 @@ func (c *Client) execBlocking(s *server, req *wire.Request, safe bool, until tim
 	if bc == nil && err == nil {
 		return nil, false, nil
 	}
-	c.blocking.Add(1)
 	cl = c.getCall()
 	if err != nil {
 		return cl, true, err

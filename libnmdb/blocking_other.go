@@ -17,6 +17,8 @@ func newBlockPool(*server, netip.AddrPort) *blockPool { return nil }
 
 func (*blockPool) close() {}
 
+func (*blockPool) callCount() uint64 { return 0 }
+
 func (c *Client) execBlocking(*server, *wire.Request, bool, time.Time) (*call, bool, error) {
 	return nil, false, nil
 }

@@ -42,7 +42,7 @@ func TestBlockingConns(t *testing.T) {
 				if n := conns.Load(); n != int32(wantConns) {
 					t.Errorf("round %d: %d connections, want %d", round, n, wantConns)
 				}
-				if b := c.blocking.Load(); b != uint64(round*blocking) {
+				if b := c.blockingCalls(); b != uint64(round*blocking) {
 					t.Errorf("round %d: %d calls in blocking mode, want %d", round, b, round*blocking)
 				}
 				wantDirect := 0
@@ -89,7 +89,7 @@ func TestBlockingConnBroken(t *testing.T) {
 	if v, err := c.CacheGet(ctx, []byte("k")); err != nil || string(v) != "v" {
 		t.Fatalf("get after the failure: %q, %v", v, err)
 	}
-	if b := c.blocking.Load(); b != 3 {
+	if b := c.blockingCalls(); b != 3 {
 		t.Errorf("%d calls in blocking mode, want 3", b)
 	}
 	c.Close()
@@ -194,7 +194,7 @@ func TestBlockingConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if c.blocking.Load() == 0 {
+	if c.blockingCalls() == 0 {
 		t.Error("no call went on a connection in blocking mode")
 	}
 }

@@ -119,9 +119,6 @@ type Client struct {
 	// Counters for tests: calls that read their reply themselves, and
 	// times a caller woke the reader or the writer goroutine of a link.
 	direct, handoffs, writerWakes atomic.Uint64
-	// Calls made on connections in blocking mode (Options.ThreadWait),
-	// for tests.
-	blocking atomic.Uint64
 }
 
 // New returns a client with no servers, configured by o; the zero Options

@@ -29,7 +29,7 @@ func TestDirectPathNoAllocations(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		if o.threadWait && c.blocking.Load() == 0 {
+		if o.threadWait && c.blockingCalls() == 0 {
 			t.Errorf("%s, ThreadWait: no call went on a connection in blocking mode", network)
 		}
 		if allocs != 0 {

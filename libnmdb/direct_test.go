@@ -82,7 +82,7 @@ func testDirectPathAlone(t *testing.T, network string, threadWait bool) {
 		blocking = uint64(calls / 3)
 		direct -= blocking
 	}
-	if d, b := c.direct.Load(), c.blocking.Load(); d != direct || b != blocking {
+	if d, b := c.direct.Load(), c.blockingCalls(); d != direct || b != blocking {
 		t.Errorf("%d calls made alone: %d took the direct path, %d a connection in blocking mode; want %d, %d", calls, d, b, direct, blocking)
 	}
 	if h, w := c.handoffs.Load(), c.writerWakes.Load(); h != 0 || w != 0 {
@@ -149,7 +149,7 @@ func testDirectPathTimeouts(t *testing.T, network string, threadWait bool) {
 	want := uint64(3)
 	if threadWait {
 		want = 1
-		if b := c.blocking.Load(); b != 2 {
+		if b := c.blockingCalls(); b != 2 {
 			t.Errorf("%d of 2 calls with context.Background() went on a connection in blocking mode", b)
 		}
 	}
