@@ -28,7 +28,6 @@
  * core cannot avoid, the floor of the C library's rows.
  */
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
