@@ -450,15 +450,7 @@ func sendNoSignal(fd int, b []byte, to unix.Sockaddr) (int, error) {
 		}
 		return len(b), nil
 	}
-	// A request fits in the socket's buffer as a rule, and a send that
-	// cannot block needs none of the runtime's bookkeeping for a system
-	// call that may (entersyscall, exitsyscall); only when the buffer is
-	// full does it wait, as a system call the runtime knows may block.
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), p, uintptr(len(b)), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN {
-		n, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), p, uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
-	}
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

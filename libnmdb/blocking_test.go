@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,4 +199,102 @@ func TestBlockingConcurrent(t *testing.T) {
 	if c.blockingCalls() == 0 {
 		t.Error("no call went on a connection in blocking mode")
 	}
+}
+
+// fullBufferServer listens on a free loopback port with a receive buffer
+// of 4 KiB, smaller than the requests of the tests that use it. Each
+// connection waits for its channel in start to be closed (nil: never)
+// before it reads requests and answers each with OK.
+func fullBufferServer(t *testing.T, start chan struct{}) int {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		cerr := rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096)
+		})
+		return errors.Join(cerr, err)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() })
+			go func() {
+				if start == nil {
+					return // holds the connection, never reads
+				}
+				<-start
+				buf := make([]byte, wire.TCPPrefix+wire.MaxMessage)
+				for {
+					if _, err := io.ReadFull(conn, buf[:wire.TCPPrefix]); err != nil {
+						return
+					}
+					n, err := wire.FrameLen(buf[:wire.TCPPrefix])
+					if err != nil {
+						return
+					}
+					msg := buf[wire.TCPPrefix : wire.TCPPrefix+n]
+					if _, err := io.ReadFull(conn, msg); err != nil {
+						return
+					}
+					b, at := wire.BeginFrame(nil)
+					b = wire.EndFrame(wire.AppendReply(b, wire.MessageID(msg), wire.CodeOK), at)
+					if _, err := conn.Write(b); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestBlockingFullSendBuffer: a request far larger than the server's
+// receive buffer, to a server that reads it late, succeeds; to a server
+// that never reads, it fails with a timeout once the client's timeout has
+// passed, and its connection is closed, rather than holding the caller.
+func TestBlockingFullSendBuffer(t *testing.T) {
+	val := make([]byte, 60000)
+	t.Run("slow", func(t *testing.T) {
+		start := make(chan struct{})
+		port := fullBufferServer(t, start)
+		c := New(Options{ThreadWait: true, Timeout: 10 * time.Second, Backoff: -1})
+		t.Cleanup(func() { c.Close() })
+		if err := c.AddTCPServer("127.0.0.1", port); err != nil {
+			t.Fatal(err)
+		}
+		// The server starts reading while the call is in its send.
+		time.AfterFunc(50*time.Millisecond, func() { close(start) })
+		if err := c.CacheSet(context.Background(), []byte("big"), val); err != nil {
+			t.Fatalf("set of %d bytes to a server that reads late: %v", len(val), err)
+		}
+		if b := c.blockingCalls(); b != 1 {
+			t.Errorf("%d calls in blocking mode, want 1", b)
+		}
+	})
+	t.Run("hung", func(t *testing.T) {
+		port := fullBufferServer(t, nil)
+		c := New(Options{ThreadWait: true, Timeout: 200 * time.Millisecond, Backoff: -1})
+		t.Cleanup(func() { c.Close() })
+		if err := c.AddTCPServer("127.0.0.1", port); err != nil {
+			t.Fatal(err)
+		}
+		err := c.CacheSet(context.Background(), []byte("big"), val)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("set to a server that never reads: %v, want a timeout", err)
+		}
+		p := (*c.servers.Load())[0].blk
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.open != 0 || p.calls != 1 {
+			t.Errorf("after the timeout: %d connections open, %d calls; want 0 and 1", p.open, p.calls)
+		}
+	})
 }
