@@ -5,9 +5,12 @@
 // Go, and the C library's yield. A C thread's goroutine is never
 // scheduled anew between calls, so the runtime's monitor takes its P
 // after 10 ms; the C library's C layer therefore yields it every few
-// milliseconds, per thread (YIELD_NS in cgo/shim/nmdb.c), and rawloop
-// does the same with gofloor_yield. rawloop -1 -g is a plain C client
-// that also starts a Go runtime: the floor of a C program's start cost.
+// milliseconds, per thread (YIELD_NS in cgo/shim/nmdb.c), and the
+// benchmark programs do the same with gofloor_yield
+// (cbench_gofloor_call in scripts/rawloop/cbench.h). It is also the floor
+// under the TIPC rows (tipc_rawloop -g in the test VM). rawloop -1 -g is
+// a plain C client that also starts a Go runtime: the floor of a C
+// program's start cost.
 package main
 
 // #include <stdint.h>
