@@ -29,7 +29,6 @@
 #include <nmdb.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,10 +51,9 @@ struct config {
 };
 
 struct worker {
+	struct cbench_thread th; /* first: see cbench_threads */
 	const struct config *c;
 	nmdb_t *db; /* the shared handle, or NULL for one of its own */
-	int index;
-	pthread_barrier_t *start;
 	struct cbench_tally *t;
 	const char *failure; /* what failed before the loop */
 };
@@ -111,7 +109,7 @@ static void *work(void *arg)
 		memset(val, 'v', c->valsize);
 	/* Every thread waits here, also one that failed, so that none is
 	 * left waiting for it. */
-	pthread_barrier_wait(w->start);
+	pthread_barrier_wait(w->th.start);
 	if (w->failure) {
 		if (db && !w->db)
 			nmdb_free(db);
@@ -121,7 +119,7 @@ static void *work(void *arg)
 		return NULL;
 	}
 	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() * 0x100000001b3ull ^
-		       (uint64_t)(w->index + 1) << 32;
+		       (uint64_t)(w->th.index + 1) << 32;
 	struct cbench_tally *t = w->t;
 	double start = cbench_now(), measure = start + c->warmup, end = measure + c->secs;
 	for (;;) {
@@ -158,25 +156,12 @@ static int loop(const struct config *c, int threads, int share, struct cbench_ta
 		if (!shared)
 			die("clibbench: nmdb_init or nmdb_add_tcp_server");
 	}
-	pthread_barrier_t start;
-	if (pthread_barrier_init(&start, NULL, threads) != 0) {
-		fprintf(stderr, "clibbench: pthread_barrier_init failed\n");
-		exit(1);
-	}
 	struct worker ws[MAX_THREADS];
-	pthread_t tids[MAX_THREADS];
-	for (int i = 0; i < threads; i++) {
-		ws[i] = (struct worker){.c = c, .db = shared, .index = i, .start = &start,
-					.t = cbench_tally_new()};
-		int e = pthread_create(&tids[i], NULL, work, &ws[i]);
-		if (e != 0) {
-			errno = e;
-			die("clibbench: pthread_create");
-		}
-	}
+	for (int i = 0; i < threads; i++)
+		ws[i] = (struct worker){.c = c, .db = shared, .t = cbench_tally_new()};
+	cbench_threads("clibbench", threads, work, ws, sizeof(ws[0]));
 	int failed = 0;
 	for (int i = 0; i < threads; i++) {
-		pthread_join(tids[i], NULL);
 		if (ws[i].failure) {
 			fprintf(stderr, "clibbench: thread %d: %s failed\n", i, ws[i].failure);
 			failed = 1;
@@ -184,7 +169,6 @@ static int loop(const struct config *c, int threads, int share, struct cbench_ta
 		cbench_merge(t, ws[i].t);
 		free(ws[i].t);
 	}
-	pthread_barrier_destroy(&start);
 	if (shared)
 		nmdb_free(shared);
 	return failed;

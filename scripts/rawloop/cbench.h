@@ -4,7 +4,8 @@
  * them, so the same preloaded keys hit), a latency histogram with a
  * microsecond per bucket, and the result line in the JSON format of
  * nmdb-bench's results (cmd/internal/benchresult), which
- * nmdb-bench-report reads; and the call into the Go floor library
+ * nmdb-bench-report reads; threads that start their loops together; and
+ * the call into the Go floor library
  * (scripts/rawloop/gofloor) that rawloop -g and tipc_rawloop -g add to
  * each request.
  */
@@ -12,6 +13,7 @@
 #define CBENCH_H
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +203,42 @@ static inline void cbench_report(const char *prog, const char *out, const struct
 			exit(1);
 		}
 	}
+}
+
+/* What cbench_threads gives each thread: the first member of the
+ * argument of each thread. */
+struct cbench_thread {
+	int index;                /* 0 to n - 1 */
+	pthread_barrier_t *start; /* every thread waits here before its loop */
+};
+
+/* cbench_threads runs fn in n threads, the i-th on the argument at
+ * args + i * size, which begins with a struct cbench_thread that it fills
+ * in, and returns when all have ended. A thread that cannot be started
+ * ends the process; prog names the program in the message. */
+static inline void cbench_threads(const char *prog, int n, void *(*fn)(void *), void *args,
+				  size_t size)
+{
+	pthread_barrier_t start;
+	pthread_t *tids = calloc(n, sizeof(*tids));
+	if (!tids || pthread_barrier_init(&start, NULL, n) != 0) {
+		fprintf(stderr, "%s: cannot start %d threads\n", prog, n);
+		exit(1);
+	}
+	for (int i = 0; i < n; i++) {
+		struct cbench_thread *th = (struct cbench_thread *)((char *)args + i * size);
+		th->index = i;
+		th->start = &start;
+		int e = pthread_create(&tids[i], NULL, fn, th);
+		if (e != 0) {
+			fprintf(stderr, "%s: pthread_create: %s\n", prog, strerror(e));
+			exit(1);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(tids[i], NULL);
+	pthread_barrier_destroy(&start);
+	free(tids);
 }
 
 /* The Go floor library (scripts/rawloop/gofloor, -buildmode=c-shared):

@@ -32,7 +32,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -310,9 +309,8 @@ static int runprocs(const struct config *c, int procs, struct cbench_tally *t)
 
 /* A thread of runthreads. */
 struct worker {
+	struct cbench_thread th; /* first: see cbench_threads */
 	const struct config *c;
-	int index;
-	pthread_barrier_t *start;
 	struct cbench_tally *t;
 };
 
@@ -320,8 +318,8 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 	int fd = dial(w->c->addr);
-	pthread_barrier_wait(w->start);
-	run(w->c, fd, w->index, w->t);
+	pthread_barrier_wait(w->th.start);
+	run(w->c, fd, w->th.index, w->t);
 	close(fd);
 	return NULL;
 }
@@ -331,27 +329,14 @@ static void *work(void *arg)
  * added into t. (A thread that fails ends the process.) */
 static void runthreads(const struct config *c, int threads, struct cbench_tally *t)
 {
-	pthread_barrier_t start;
-	if (pthread_barrier_init(&start, NULL, threads) != 0) {
-		fprintf(stderr, "rawloop: pthread_barrier_init failed\n");
-		exit(1);
-	}
 	struct worker ws[MAX_PROCS];
-	pthread_t tids[MAX_PROCS];
+	for (int i = 0; i < threads; i++)
+		ws[i] = (struct worker){.c = c, .t = cbench_tally_new()};
+	cbench_threads("rawloop", threads, work, ws, sizeof(ws[0]));
 	for (int i = 0; i < threads; i++) {
-		ws[i] = (struct worker){.c = c, .index = i, .start = &start, .t = cbench_tally_new()};
-		int e = pthread_create(&tids[i], NULL, work, &ws[i]);
-		if (e != 0) {
-			errno = e;
-			die("pthread_create");
-		}
-	}
-	for (int i = 0; i < threads; i++) {
-		pthread_join(tids[i], NULL);
 		cbench_merge(t, ws[i].t);
 		free(ws[i].t);
 	}
-	pthread_barrier_destroy(&start);
 }
 
 int main(int argc, char **argv)
